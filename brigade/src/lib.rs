@@ -1,0 +1,4 @@
+//! brigade
+#![deny(missing_docs)]
+#[allow(dead_code)]
+mod loom;
