@@ -1,4 +1,51 @@
-//! brigade
+//! # brigade
+//!
+//! An async runtime for Rust that re-creates the .NET async/await machinery — the thread pool,
+//! tasks, awaiters and state machines, method builders — from scratch, as a production-grade,
+//! work-stealing runtime.
+//!
+//! The name: a kitchen brigade, the workers at their stations.
+//!
+//! ```
+//! let rt = brigade::Runtime::new()?;
+//! let answer = rt.block_on(async {
+//!     let parts = (0..4).map(|i| brigade::spawn(async move { i * 2 }));
+//!     brigade::when_all(parts).await.into_iter().sum::<i32>()
+//! });
+//! assert_eq!(answer, 12);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The module map follows the seed article:
+//!
+//! | module | seed section | .NET concept |
+//! |---|---|---|
+//! | [`pool`](crate::Runtime) (private) | 2. a simple thread pool | `ThreadPool` |
+//! | [`task`] | 3, 6, 7, 9. tasks, state machines, builders | `Task<T>`, `AsyncTaskMethodBuilder`, `TaskCompletionSource` |
+//! | [`future`] | 10, 11. best practices, advanced | `Task.WhenAll`, `Task.WhenAny`, `Task.Yield` |
+//! | [`runtime`] | 2, 13D | the pool's front door, `Task.Run`, sync-over-async |
+//!
+//! Start with `cargo run --release --example tour`, then ARCHITECTURE.md.
 #![deny(missing_docs)]
-#[allow(dead_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod future;
+#[allow(dead_code, unused_imports)]
 mod loom;
+mod pool;
+pub mod runtime;
+pub mod task;
+
+pub use brigade_macros::{main, test};
+pub use future::{when_all, when_any, yield_now};
+pub use runtime::{block_on, run, spawn, spawn_named, Builder, Handle, Runtime};
+pub use task::{Promise, Task, TaskError};
+
+/// The traits and names most async code wants in scope: `use brigade::prelude::*;`.
+///
+/// Extension traits (cancellation, `configure_await`) land here as those parts arrive.
+pub mod prelude {
+    pub use crate::future::{when_all, when_any, yield_now};
+    pub use crate::runtime::{block_on, run, spawn};
+    pub use crate::task::{Promise, Task, TaskError};
+}

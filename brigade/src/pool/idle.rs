@@ -1,0 +1,118 @@
+//! Who is asleep and who is looking for work: the throttle that wakes only the workers needed.
+//!
+//! Waking a parked thread costs microseconds, so the pool wakes one only when nobody is already
+//! *searching* (a worker out of local work, looking in other queues). A worker that finds work
+//! while searching wakes the next sleeper if it was the last searcher, so a burst of tasks fans
+//! out one worker at a time; at most half the workers search at once, so an idle pool does not
+//! burn every core stealing from itself.
+//!
+//! # Invariants
+//! - `num_unparked` counts workers not in `sleepers`; `num_searching <= num_unparked`.
+//! - A worker that stops searching last re-checks every queue before sleeping (see
+//!   `Worker::park`), and a pusher checks `num_searching` after pushing; both use `SeqCst`, so
+//!   one of the two always sees the other: no task is left in a queue with every worker asleep.
+
+use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering::SeqCst};
+use crate::loom::sync::Mutex;
+
+/// Low bits: searching workers; high bits: unparked workers.
+const UNPARKED_SHIFT: usize = 16;
+const SEARCHING_MASK: usize = (1 << UNPARKED_SHIFT) - 1;
+const UNPARKED_ONE: usize = 1 << UNPARKED_SHIFT;
+
+/// The most workers the packed counters can describe.
+pub(crate) const MAX_WORKERS: usize = SEARCHING_MASK;
+
+pub(crate) struct Idle {
+    counts: AtomicUsize,
+    sleepers: Mutex<Vec<usize>>,
+    num_workers: usize,
+}
+
+fn searching(counts: usize) -> usize {
+    counts & SEARCHING_MASK
+}
+
+fn unparked(counts: usize) -> usize {
+    counts >> UNPARKED_SHIFT
+}
+
+impl Idle {
+    /// All workers start unparked and not searching.
+    pub(crate) fn new(num_workers: usize) -> Idle {
+        assert!(num_workers <= MAX_WORKERS);
+        Idle {
+            counts: AtomicUsize::new(num_workers * UNPARKED_ONE),
+            sleepers: Mutex::new(Vec::with_capacity(num_workers)),
+            num_workers,
+        }
+    }
+
+    /// New work was queued: which sleeper, if any, should be woken to look for it. The chosen
+    /// worker is counted as unparked and searching before it even wakes up.
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+        if !self.notify_should_wake_up() {
+            return None;
+        }
+        let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        // Re-check under the lock: another pusher may have woken someone meanwhile.
+        if !self.notify_should_wake_up() {
+            return None;
+        }
+        let worker = sleepers.pop()?;
+        self.counts.fetch_add(UNPARKED_ONE + 1, SeqCst);
+        Some(worker)
+    }
+
+    /// Nobody is searching and somebody sleeps. The fence orders the caller's push before this
+    /// read, pairing with the parking worker's last look at the queues.
+    fn notify_should_wake_up(&self) -> bool {
+        fence(SeqCst);
+        let counts = self.counts.load(SeqCst);
+        searching(counts) == 0 && unparked(counts) < self.num_workers
+    }
+
+    /// The worker may start searching unless half the workers already are.
+    pub(crate) fn transition_worker_to_searching(&self) -> bool {
+        let counts = self.counts.load(SeqCst);
+        if 2 * searching(counts) >= self.num_workers {
+            return false;
+        }
+        // Racy by design: a few extra searchers for a moment are harmless.
+        self.counts.fetch_add(1, SeqCst);
+        true
+    }
+
+    /// A searching worker found work. Returns `true` if it was the last searcher, in which case
+    /// it must wake another worker: there may be more work where it found its own.
+    pub(crate) fn transition_worker_from_searching(&self) -> bool {
+        let prev = self.counts.fetch_sub(1, SeqCst);
+        debug_assert!(searching(prev) > 0);
+        searching(prev) == 1
+    }
+
+    /// The worker goes to sleep. Returns `true` if it was the last searcher: it must then look
+    /// at every queue once more, since work may have arrived after its last look while the
+    /// pushers, seeing it searching, woke nobody.
+    pub(crate) fn transition_worker_to_parked(&self, worker: usize, is_searching: bool) -> bool {
+        let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        let dec = UNPARKED_ONE + usize::from(is_searching);
+        let prev = self.counts.fetch_sub(dec, SeqCst);
+        sleepers.push(worker);
+        is_searching && searching(prev) == 1
+    }
+
+    /// Whether `worker` is still in the sleepers list (a wake-up that did not come from
+    /// `worker_to_notify` was spurious).
+    pub(crate) fn is_parked(&self, worker: usize) -> bool {
+        self.sleepers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&worker)
+    }
+
+    /// How many workers are searching right now (for metrics).
+    pub(crate) fn num_searching(&self) -> usize {
+        searching(self.counts.load(SeqCst))
+    }
+}

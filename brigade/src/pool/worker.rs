@@ -1,0 +1,386 @@
+//! One worker thread: the loop that takes a task and runs it (the seed's
+//! `foreach (var action in _workItems.GetConsumingEnumerable()) action();`), with the
+//! work-stealing scheduler's order of places to look.
+//!
+//! Each iteration is one *tick*:
+//! 1. every [`GLOBAL_QUEUE_INTERVAL`] ticks, the injector first (fairness for remote work);
+//! 2. the local queue, else a batch from the injector;
+//! 3. else become a *searcher* and steal half of a random victim's queue;
+//! 4. else park until woken.
+//!
+//! Running a task is followed by running what it put in the LIFO slot, up to
+//! [`MAX_LIFO_POLLS_PER_TICK`] times.
+//!
+//! # Invariants
+//! - The `Core` (local queue producer, LIFO slot) is only touched from this worker's thread;
+//!   tasks polled here reach it through the thread-local `CURRENT` while the loop holds no
+//!   borrow of it.
+//! - A worker never parks with work in its LIFO slot or local queue.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::idle::Idle;
+use super::injector::Injector;
+use super::local_queue::{self, Local, LOCAL_QUEUE_CAPACITY};
+use super::park::{self, Parker};
+use super::{
+    blocking::BlockingPool, Remote, Shared, WorkerMetrics, GLOBAL_QUEUE_INTERVAL,
+    MAX_LIFO_POLLS_PER_TICK,
+};
+use crate::runtime::builder::Config;
+use crate::task::{Notified, OwnedTasks};
+
+/// The thread-local face of a running worker.
+struct WorkerContext {
+    shared: Arc<Shared>,
+    index: usize,
+    core: RefCell<Core>,
+    parker: Parker,
+}
+
+/// What only this worker's thread may touch.
+struct Core {
+    local: Local<Notified>,
+    lifo: Option<Notified>,
+    tick: u32,
+    is_searching: bool,
+    rng: FastRand,
+}
+
+thread_local! {
+    /// The worker running on this thread, or null.
+    static CURRENT: Cell<*const WorkerContext> = const { Cell::new(ptr::null()) };
+}
+
+/// Whether this thread is a worker of any brigade pool.
+pub(crate) fn is_worker_thread() -> bool {
+    CURRENT.with(|current| !current.get().is_null())
+}
+
+/// Calls `f` with the pool this thread works for, if it is a worker.
+pub(crate) fn with_current_worker_pool<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
+    with_current(|cx| f(cx.map(|cx| &cx.shared)))
+}
+
+fn with_current<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
+    CURRENT.with(|current| {
+        let ptr = current.get();
+        // SAFETY: CURRENT is set only while the WorkerContext lives on this thread's stack
+        // (`run_worker` clears it before the context is dropped).
+        f(unsafe { ptr.as_ref() })
+    })
+}
+
+/// Puts `task` in this thread's LIFO slot or local queue if this thread is a worker of
+/// `shared`; gives it back otherwise.
+pub(super) fn schedule_on_current_worker(
+    shared: &Arc<Shared>,
+    task: Notified,
+    is_yield: bool,
+) -> Result<(), Notified> {
+    with_current(|cx| {
+        let Some(cx) = cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared)) else {
+            return Err(task);
+        };
+        // The loop never holds the core across a poll; a borrow here means we are inside
+        // the worker's own bookkeeping (e.g. a future dropped during exit) — go remote.
+        let Ok(mut core) = cx.core.try_borrow_mut() else {
+            return Err(task);
+        };
+        let should_notify = if is_yield {
+            core.local.push_back(task, &shared.injector);
+            true
+        } else {
+            match core.lifo.replace(task) {
+                Some(previous) => {
+                    core.local.push_back(previous, &shared.injector);
+                    true
+                }
+                // The worker will run it right after the current task; nothing to share.
+                None => false,
+            }
+        };
+        drop(core);
+        if should_notify {
+            shared.notify_parked();
+        }
+        Ok(())
+    })
+}
+
+/// Builds the pool and starts its worker threads.
+pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<JoinHandle<()>>)> {
+    let workers = config.workers;
+    let mut locals = Vec::with_capacity(workers);
+    let mut parkers = Vec::with_capacity(workers);
+    let mut remotes = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (local, stealer) = local_queue::local();
+        let (parker, unparker) = park::pair();
+        locals.push(local);
+        parkers.push(parker);
+        remotes.push(Remote {
+            stealer,
+            unparker,
+            metrics: WorkerMetrics::default(),
+        });
+    }
+    let shared = Arc::new(Shared {
+        blocking: BlockingPool::new(&config),
+        config,
+        remotes: remotes.into_boxed_slice(),
+        injector: Injector::new(),
+        idle: Idle::new(workers),
+        owned: OwnedTasks::new(workers * 4),
+        shutdown: AtomicBool::new(false),
+        workers_running: AtomicUsize::new(workers),
+        unhandled_panics: AtomicU64::new(0),
+    });
+
+    let mut threads = Vec::with_capacity(workers);
+    for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
+        let name = (shared.config.thread_name)(index);
+        let mut builder = std::thread::Builder::new().name(name.clone());
+        if let Some(stack_size) = shared.config.stack_size {
+            builder = builder.stack_size(stack_size);
+        }
+        let for_thread = shared.clone();
+        match builder.spawn(move || run_worker(for_thread, index, local, parker)) {
+            Ok(thread) => threads.push(thread),
+            Err(error) => {
+                // Stop the workers already started, then report what went wrong. The workers that
+                // never started will not count themselves out; if none started, nobody is left
+                // to sweep the (empty) owned list, so close it here.
+                let not_started = workers - index;
+                let before = shared
+                    .workers_running
+                    .fetch_sub(not_started, Ordering::AcqRel);
+                shared.begin_shutdown();
+                if before == not_started {
+                    shared.sweep_owned_tasks();
+                }
+                for thread in threads {
+                    let _ = thread.join();
+                }
+                return Err(io::Error::new(
+                    error.kind(),
+                    format!("brigade: could not start worker thread {name:?}: {error}"),
+                ));
+            }
+        }
+    }
+    Ok((shared, threads))
+}
+
+fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker: Parker) {
+    let cx = WorkerContext {
+        core: RefCell::new(Core {
+            local,
+            lifo: None,
+            tick: 0,
+            is_searching: false,
+            rng: FastRand::new(index as u64 + 1),
+        }),
+        shared,
+        index,
+        parker,
+    };
+    if let Some(hook) = &cx.shared.config.on_thread_start {
+        hook();
+    }
+    CURRENT.with(|current| current.set(&cx));
+    cx.run();
+    cx.exit();
+    CURRENT.with(|current| current.set(ptr::null()));
+    if let Some(hook) = &cx.shared.config.on_thread_stop {
+        hook();
+    }
+}
+
+impl WorkerContext {
+    fn run(&self) {
+        while !self.shared.is_shutdown() {
+            if let Some(task) = self.next_task() {
+                self.run_task(task);
+            } else if let Some(task) = self.steal_work() {
+                self.run_task(task);
+            } else {
+                self.park();
+            }
+        }
+    }
+
+    /// Steps 1-2 of the tick: the injector now and then, the LIFO slot, the local queue, else a
+    /// batch from the injector.
+    fn next_task(&self) -> Option<Notified> {
+        let mut core = self.core.borrow_mut();
+        core.tick = core.tick.wrapping_add(1);
+        if core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            if let Some(task) = self.shared.injector.pop() {
+                return Some(task);
+            }
+        }
+        if let Some(task) = core.lifo.take() {
+            return Some(task);
+        }
+        if let Some(task) = core.local.pop() {
+            return Some(task);
+        }
+        self.pull_injector_batch(&mut core)
+    }
+
+    /// Takes a fair share of the injector (its length over the worker count, capped by half a
+    /// local queue): one to run now, the rest into the local queue.
+    fn pull_injector_batch(&self, core: &mut Core) -> Option<Notified> {
+        let injector = &self.shared.injector;
+        if injector.is_empty() {
+            return None;
+        }
+        let fair_share = injector.len() / self.shared.num_workers() + 1;
+        let max = fair_share
+            .min(core.local.remaining_slots())
+            .min(LOCAL_QUEUE_CAPACITY / 2);
+        let local = &mut core.local;
+        injector.pop_batch(max.max(1), |rest| local.push_back_batch(rest))
+    }
+
+    /// Step 3: become a searcher (unless half the pool already is) and steal.
+    fn steal_work(&self) -> Option<Notified> {
+        let mut core = self.core.borrow_mut();
+        if !core.is_searching {
+            if !self.shared.idle.transition_worker_to_searching() {
+                return None;
+            }
+            core.is_searching = true;
+        }
+        let remotes = &self.shared.remotes;
+        let start = core.rng.below(remotes.len());
+        for offset in 0..remotes.len() {
+            let victim = (start + offset) % remotes.len();
+            if victim == self.index {
+                continue;
+            }
+            if let Some(task) = remotes[victim].stealer.steal_half_into(&mut core.local) {
+                WorkerMetrics::bump(&remotes[self.index].metrics.steals, 1);
+                return Some(task);
+            }
+        }
+        self.pull_injector_batch(&mut core)
+    }
+
+    /// Runs one task, then whatever it left in the LIFO slot (up to the cap).
+    fn run_task(&self, task: Notified) {
+        self.transition_from_searching();
+        let metrics = &self.shared.remotes[self.index].metrics;
+        task.run();
+        let mut polls = 1;
+        loop {
+            let next = {
+                let mut core = self.core.borrow_mut();
+                let Some(next) = core.lifo.take() else { break };
+                if polls > MAX_LIFO_POLLS_PER_TICK {
+                    // Two tasks waking each other would otherwise keep this worker forever:
+                    // send the next one behind the queued tasks, and let others steal it.
+                    core.local.push_back(next, &self.shared.injector);
+                    drop(core);
+                    self.shared.notify_parked();
+                    break;
+                }
+                next
+            };
+            polls += 1;
+            next.run();
+        }
+        WorkerMetrics::bump(&metrics.polls, polls as u64);
+    }
+
+    /// A searcher that found work stops searching; if it was the last, it wakes a sleeper
+    /// to continue the search (there may be more where this came from).
+    fn transition_from_searching(&self) {
+        let mut core = self.core.borrow_mut();
+        if !core.is_searching {
+            return;
+        }
+        core.is_searching = false;
+        drop(core);
+        if self.shared.idle.transition_worker_from_searching() {
+            self.shared.notify_parked();
+        }
+    }
+
+    /// Step 4: sleep until a pusher picks this worker (or shutdown).
+    fn park(&self) {
+        let was_last_searcher = {
+            let mut core = self.core.borrow_mut();
+            debug_assert!(core.lifo.is_none() && core.local.is_empty());
+            let is_searching = std::mem::replace(&mut core.is_searching, false);
+            self.shared
+                .idle
+                .transition_worker_to_parked(self.index, is_searching)
+        };
+        if was_last_searcher {
+            self.shared.notify_if_work_pending();
+        }
+        WorkerMetrics::bump(&self.shared.remotes[self.index].metrics.parks, 1);
+        loop {
+            self.parker.park();
+            if self.shared.is_shutdown() {
+                return;
+            }
+            if !self.shared.idle.is_parked(self.index) {
+                // `worker_to_notify` chose us and already counted us as searching.
+                self.core.borrow_mut().is_searching = true;
+                return;
+            }
+            // A stale unpark (one that arrived for an earlier sleep): sleep again.
+        }
+    }
+
+    /// Leaving the loop at shutdown: drop queued entries; the last worker out drops every
+    /// future still alive, then drops any entries that sweep produced here.
+    fn exit(&self) {
+        self.drain_core();
+        let previous = self.shared.workers_running.fetch_sub(1, Ordering::AcqRel);
+        if previous == 1 {
+            self.shared.sweep_owned_tasks();
+            self.drain_core();
+        }
+    }
+
+    fn drain_core(&self) {
+        let mut drained = Vec::new();
+        {
+            let mut core = self.core.borrow_mut();
+            drained.extend(core.lifo.take());
+            while let Some(task) = core.local.pop() {
+                drained.push(task);
+            }
+        }
+        // Dropped outside the borrow: freeing a cell can run arbitrary drop code.
+        drop(drained);
+    }
+}
+
+/// A small xorshift generator for picking steal victims; quality barely matters.
+struct FastRand(u64);
+
+impl FastRand {
+    fn new(seed: u64) -> FastRand {
+        FastRand(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        // Multiply-shift maps 32 random bits onto 0..n without a division.
+        (((x >> 32) * n as u64) >> 32) as usize
+    }
+}

@@ -1,0 +1,298 @@
+//! `Builder`: every knob of a runtime, checked before any thread starts.
+//!
+//! Bad configuration is an `Err` from [`Builder::build`] that says what is wrong and what to do,
+//! never a panic deep inside a worker.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Runtime;
+use crate::pool::MAX_WORKERS;
+use crate::task::{describe, panic_message, TaskId, TaskMeta};
+
+/// The smallest worker stack brigade accepts. Below this even a modest async fn's state machine
+/// plus the scheduler's own frames can overflow, and the failure would be a crash, not an error.
+pub const MIN_STACK_SIZE: usize = 64 * 1024;
+
+/// The largest worker stack brigade accepts (1 GiB); more is almost certainly a unit mistake.
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// What happens when a detached task panics and nobody will ever await it (S3) — the
+/// counterpart of .NET's `UnobservedTaskException` and of an exception escaping `async void`.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum UnhandledPanic {
+    /// Print one report to stderr naming the task (id, name, spawn location) and the panic
+    /// message; the runtime keeps running. The default.
+    #[default]
+    Report,
+    /// Report, then abort the process: for services that prefer to crash than run on in an
+    /// unknown state.
+    Abort,
+    /// Hand the report to a function of yours (to log it, count it, forward it ...).
+    Call(Arc<dyn Fn(&UnhandledPanicReport<'_>) + Send + Sync + 'static>),
+}
+
+/// A detached task's panic, as given to [`UnhandledPanic::Call`].
+pub struct UnhandledPanicReport<'a> {
+    id: TaskId,
+    meta: &'a TaskMeta,
+    payload: &'a (dyn Any + Send),
+}
+
+impl UnhandledPanicReport<'_> {
+    /// The task that panicked.
+    pub fn task_id(&self) -> TaskId {
+        self.id
+    }
+
+    /// Its name, if it was spawned with one.
+    pub fn task_name(&self) -> Option<&str> {
+        self.meta.name.as_deref()
+    }
+
+    /// Where it was spawned.
+    pub fn spawn_location(&self) -> &'static std::panic::Location<'static> {
+        self.meta.location
+    }
+
+    /// The panic's payload.
+    pub fn payload(&self) -> &(dyn Any + Send) {
+        self.payload
+    }
+
+    /// The panic message, if the payload is a string.
+    pub fn message(&self) -> &str {
+        panic_message(self.payload)
+    }
+}
+
+impl fmt::Display for UnhandledPanicReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "brigade: {} panicked and nobody awaited it (the task was detached): {}",
+            describe(self.id, self.meta),
+            self.message()
+        )
+    }
+}
+
+impl UnhandledPanic {
+    pub(crate) fn handle(&self, id: TaskId, meta: &TaskMeta, payload: Box<dyn Any + Send>) {
+        let report = UnhandledPanicReport {
+            id,
+            meta,
+            payload: payload.as_ref(),
+        };
+        match self {
+            UnhandledPanic::Report => eprintln!("{report}"),
+            UnhandledPanic::Abort => {
+                eprintln!("{report}\nbrigade: aborting (UnhandledPanic::Abort)");
+                std::process::abort();
+            }
+            UnhandledPanic::Call(callback) => callback(&report),
+        }
+    }
+}
+
+impl fmt::Debug for UnhandledPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnhandledPanic::Report => f.write_str("Report"),
+            UnhandledPanic::Abort => f.write_str("Abort"),
+            UnhandledPanic::Call(_) => f.write_str("Call(..)"),
+        }
+    }
+}
+
+/// The validated configuration the pool runs with.
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    pub(crate) thread_name_prefix: String,
+    pub(crate) thread_name: Arc<dyn Fn(usize) -> String + Send + Sync>,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_thread_start: Option<Hook>,
+    pub(crate) on_thread_stop: Option<Hook>,
+    pub(crate) unhandled_panic: UnhandledPanic,
+    pub(crate) max_blocking_threads: usize,
+    pub(crate) blocking_keep_alive: Duration,
+}
+
+/// Configures and starts a [`Runtime`].
+///
+/// ```
+/// let rt = brigade::Runtime::builder()
+///     .workers(2)
+///     .thread_name("kitchen")
+///     .build()
+///     .expect("valid configuration");
+/// assert_eq!(rt.block_on(async { 6 * 7 }), 42);
+/// ```
+#[must_use = "a Builder does nothing until .build() is called"]
+pub struct Builder {
+    workers: Option<usize>,
+    thread_name: String,
+    stack_size: Option<usize>,
+    on_thread_start: Option<Hook>,
+    on_thread_stop: Option<Hook>,
+    unhandled_panic: UnhandledPanic,
+    max_blocking_threads: usize,
+    blocking_keep_alive: Duration,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            workers: None,
+            thread_name: "brigade".to_string(),
+            stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            unhandled_panic: UnhandledPanic::Report,
+            max_blocking_threads: 512,
+            blocking_keep_alive: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: one worker per available core, threads named
+    /// `brigade-worker-{i}`, the platform's default stack size, up to 512 blocking threads.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// How many worker threads poll tasks (P1). Default: the number of available cores.
+    /// Must be at least 1.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = Some(workers);
+        self
+    }
+
+    /// The prefix of thread names: workers are `{prefix}-worker-{i}`, blocking threads
+    /// `{prefix}-blocking-{i}`. Default: `brigade`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name = prefix.into();
+        self
+    }
+
+    /// The stack size of every thread the runtime starts, in bytes. Must be between
+    /// [`MIN_STACK_SIZE`] and [`MAX_STACK_SIZE`].
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs on each thread the runtime starts, before it takes any work.
+    pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_thread_start = Some(Arc::new(hook));
+        self
+    }
+
+    /// Runs on each thread the runtime starts, just before it exits.
+    pub fn on_thread_stop(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_thread_stop = Some(Arc::new(hook));
+        self
+    }
+
+    /// What to do when a detached task panics (S3). Default: [`UnhandledPanic::Report`].
+    pub fn unhandled_panic(mut self, policy: UnhandledPanic) -> Self {
+        self.unhandled_panic = policy;
+        self
+    }
+
+    /// The most threads running `brigade::run` closures at once; more closures wait their
+    /// turn. Default 512; must be at least 1.
+    pub fn max_blocking_threads(mut self, threads: usize) -> Self {
+        self.max_blocking_threads = threads;
+        self
+    }
+
+    /// How long an idle blocking thread lingers before exiting. Default: 10 s.
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.blocking_keep_alive = keep_alive;
+        self
+    }
+
+    /// Checks the configuration and starts the runtime's worker threads.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a configuration that cannot work (zero workers, an impossible stack
+    /// size, ...), with a message saying what to change; the OS error if a thread cannot start.
+    pub fn build(self) -> io::Result<Runtime> {
+        let config = self.validate()?;
+        Runtime::start(config)
+    }
+
+    fn validate(self) -> io::Result<Config> {
+        let workers = match self.workers {
+            Some(0) => return Err(invalid(
+                "workers(0) is invalid: a runtime needs at least one worker thread to run tasks",
+            )),
+            Some(n) if n > MAX_WORKERS => {
+                return Err(invalid(format!(
+                    "workers({n}) is too many: at most {MAX_WORKERS} are supported"
+                )))
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_WORKERS),
+        };
+        if let Some(bytes) = self.stack_size {
+            if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&bytes) {
+                return Err(invalid(format!(
+                    "stack_size({bytes}) is impossible: give a size in bytes between {MIN_STACK_SIZE} (64 KiB) and {MAX_STACK_SIZE} (1 GiB)"
+                )));
+            }
+        }
+        if self.max_blocking_threads == 0 {
+            return Err(invalid(
+                "max_blocking_threads(0) is invalid: brigade::run needs at least one thread",
+            ));
+        }
+        if self.thread_name.is_empty() || self.thread_name.contains('\0') {
+            return Err(invalid(
+                "thread_name must be non-empty and must not contain NUL bytes",
+            ));
+        }
+        let prefix = self.thread_name.clone();
+        Ok(Config {
+            workers,
+            thread_name: Arc::new(move |index| format!("{prefix}-worker-{index}")),
+            thread_name_prefix: self.thread_name,
+            stack_size: self.stack_size,
+            on_thread_start: self.on_thread_start,
+            on_thread_stop: self.on_thread_stop,
+            unhandled_panic: self.unhandled_panic,
+            max_blocking_threads: self.max_blocking_threads,
+            blocking_keep_alive: self.blocking_keep_alive,
+        })
+    }
+}
+
+fn invalid(message: impl fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("brigade::Builder: {message}"),
+    )
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("workers", &self.workers)
+            .field("thread_name", &self.thread_name)
+            .field("stack_size", &self.stack_size)
+            .field("unhandled_panic", &self.unhandled_panic)
+            .field("max_blocking_threads", &self.max_blocking_threads)
+            .field("blocking_keep_alive", &self.blocking_keep_alive)
+            .finish_non_exhaustive()
+    }
+}

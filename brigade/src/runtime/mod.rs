@@ -1,0 +1,340 @@
+//! The runtime: a thread pool you can start, hand work to, wait on, and shut down.
+//!
+//! [`Runtime`] owns the worker threads; [`Handle`] is a cheap, cloneable reference to it for
+//! spawning from anywhere. The free functions [`spawn`], [`run`] and [`block_on`] use the
+//! *current* runtime (the one whose worker or `block_on` is on this thread) and fall back to a
+//! process-wide default runtime started on first use ([`global`]), the way .NET code can always
+//! reach `ThreadPool` and `Task.Run`.
+//!
+//! # Invariants
+//! - Dropping a `Runtime` shuts it down: no task is polled afterwards, every future still alive
+//!   is dropped, and the worker threads are joined (P3).
+//! - Spawning onto a runtime that has shut down never runs the future; the task reports
+//!   `TaskError::RuntimeShutdown` ([`Handle::try_spawn`] says so up front).
+
+mod block_on;
+pub(crate) mod builder;
+pub(crate) mod context;
+mod global;
+mod metrics;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::panic::Location;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+pub use builder::{Builder, UnhandledPanic, UnhandledPanicReport, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use metrics::{RuntimeMetrics, WorkerStats};
+
+use crate::pool::{self, Shared};
+use crate::task::Task;
+
+/// A brigade runtime: worker threads running tasks, plus threads for blocking closures.
+///
+/// ```
+/// let rt = brigade::Runtime::new()?;
+/// let task = rt.spawn(async { 1 + 1 });
+/// assert_eq!(rt.block_on(task), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    handle: Handle,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// A cloneable reference to a runtime, for spawning onto it from any thread.
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// The task could not be spawned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// The runtime has shut down (it was dropped).
+    RuntimeShutdown,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::RuntimeShutdown => f.write_str(
+                "cannot spawn: the runtime has shut down (its Runtime was dropped); \
+                 keep the Runtime alive while tasks are spawned onto it",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl Runtime {
+    /// Starts a runtime with one worker per available core (P1).
+    ///
+    /// # Errors
+    /// If a worker thread cannot be started.
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// A [`Builder`] to configure a runtime.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn start(config: builder::Config) -> io::Result<Runtime> {
+        let (shared, threads) = pool::spawn_workers(config)?;
+        Ok(Runtime {
+            handle: Handle { shared },
+            threads,
+        })
+    }
+
+    /// Runs `future` to completion on the calling thread, with this runtime as the current one
+    /// (so `brigade::spawn` inside it spawns here), and returns its output.
+    ///
+    /// # Panics
+    /// On a worker thread of any brigade runtime (it could deadlock the pool; `.await` instead),
+    /// and if `future` panics.
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.handle.block_on(future)
+    }
+
+    /// Spawns `future` as a task on this runtime (S1: returns at once; the future runs on a
+    /// worker, never on the caller's stack).
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Runs a blocking or CPU-heavy closure on this runtime's blocking threads; see [`run`].
+    #[track_caller]
+    pub fn run<F, R>(&self, closure: F) -> Task<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.handle.run(closure)
+    }
+
+    /// A handle for spawning onto this runtime from elsewhere.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// A snapshot of the runtime's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        self.handle.metrics()
+    }
+
+    /// Shuts the runtime down now; the same as dropping it.
+    pub fn shutdown(self) {}
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.handle.shared.begin_shutdown();
+        // A runtime dropped on one of its own workers (inside one of its tasks) cannot join that
+        // thread; it exits by itself once the task returns, and the last worker out sweeps.
+        let me = std::thread::current().id();
+        for thread in self.threads.drain(..) {
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.threads.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Handle {
+        Handle { shared }
+    }
+
+    /// The current runtime: the one whose worker, `block_on` or blocking closure is running on
+    /// this thread.
+    ///
+    /// # Panics
+    /// Outside any runtime; use [`Handle::try_current`] to get an `Option`.
+    #[track_caller]
+    pub fn current() -> Handle {
+        Handle::try_current().expect(
+            "Handle::current() called outside a brigade runtime: call it from a task, from inside \
+             block_on, or from a brigade::run closure (or use brigade::spawn, which falls back to \
+             the default runtime)",
+        )
+    }
+
+    /// The current runtime, if this thread is in one.
+    pub fn try_current() -> Option<Handle> {
+        context::with_current_pool(|pool| {
+            pool.map(|shared| Handle {
+                shared: shared.clone(),
+            })
+        })
+    }
+
+    /// Spawns `future` as a task on this runtime.
+    ///
+    /// If the runtime has shut down, the future is dropped without running and the task
+    /// reports `TaskError::RuntimeShutdown`; see [`Handle::try_spawn`] to be told up front.
+    #[track_caller]
+    pub fn spawn<F>(&self, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(future, None, Location::caller())
+    }
+
+    /// Spawns a task with a name, shown in diagnostics (panic reports, metrics, dumps).
+    #[track_caller]
+    pub fn spawn_named<F>(&self, name: impl Into<String>, future: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.shared.spawn(
+            future,
+            Some(name.into().into_boxed_str()),
+            Location::caller(),
+        )
+    }
+
+    /// Spawns `future`, or says why it cannot.
+    ///
+    /// # Errors
+    /// [`SpawnError::RuntimeShutdown`] if the runtime has shut down.
+    #[track_caller]
+    pub fn try_spawn<F>(&self, future: F) -> Result<Task<F::Output>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if self.shared.is_shutdown() {
+            return Err(SpawnError::RuntimeShutdown);
+        }
+        Ok(self.spawn(future))
+    }
+
+    /// Runs a blocking or CPU-heavy closure on this runtime's blocking threads; see [`run`].
+    #[track_caller]
+    pub fn run<F, R>(&self, closure: F) -> Task<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        self.shared.spawn_blocking(closure, Location::caller())
+    }
+
+    /// Runs `future` to completion on the calling thread with this runtime current; see
+    /// [`Runtime::block_on`].
+    #[track_caller]
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        block_on::block_on(self, "Runtime::block_on", future)
+    }
+
+    /// Whether the runtime has shut down.
+    pub fn is_shutdown(&self) -> bool {
+        self.shared.is_shutdown()
+    }
+
+    /// A snapshot of the runtime's counters.
+    pub fn metrics(&self) -> RuntimeMetrics {
+        RuntimeMetrics::collect(&self.shared)
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("workers", &self.shared.num_workers())
+            .field("is_shutdown", &self.is_shutdown())
+            .finish()
+    }
+}
+
+/// Spawns `future` as a task on the current runtime — inside a task, the runtime running it;
+/// otherwise the process-wide default runtime (started on first use).
+///
+/// Returns at once (S1). Await the [`Task`] for the output; drop it to let the task run on
+/// detached (S5).
+#[track_caller]
+pub fn spawn<F>(future: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let location = Location::caller();
+    context::with_current_pool(|pool| match pool {
+        Some(shared) => shared.spawn(future, None, location),
+        None => global::default_handle()
+            .shared
+            .spawn(future, None, location),
+    })
+}
+
+/// [`spawn`] with a task name, shown in diagnostics.
+#[track_caller]
+pub fn spawn_named<F>(name: impl Into<String>, future: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let location = Location::caller();
+    let name = Some(name.into().into_boxed_str());
+    context::with_current_pool(|pool| match pool {
+        Some(shared) => shared.spawn(future, name, location),
+        None => global::default_handle()
+            .shared
+            .spawn(future, name, location),
+    })
+}
+
+/// `Task.Run`: runs a blocking or CPU-heavy closure on the current runtime's blocking threads,
+/// which never hold up async tasks (S10), and returns a [`Task`] for its result.
+///
+/// Use it for `std::thread::sleep`, blocking file or database calls, and long computations.
+/// A closure that has started cannot be cancelled; `cancel()` before it starts drops it.
+#[track_caller]
+pub fn run<F, R>(closure: F) -> Task<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let location = Location::caller();
+    context::with_current_pool(|pool| match pool {
+        Some(shared) => shared.spawn_blocking(closure, location),
+        None => global::default_handle()
+            .shared
+            .spawn_blocking(closure, location),
+    })
+}
+
+/// Runs `future` to completion on this thread and returns its output: on the current runtime
+/// if this thread has entered one, else on the process-wide default runtime.
+///
+/// # Panics
+/// On a worker thread (it could deadlock the pool: `.await` instead, or use [`run`] for
+/// blocking work), and if `future` panics.
+#[track_caller]
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    block_on::assert_not_on_worker("brigade::block_on");
+    let handle = Handle::try_current().unwrap_or_else(|| global::default_handle().clone());
+    block_on::block_on(&handle, "brigade::block_on", future)
+}

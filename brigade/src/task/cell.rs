@@ -1,0 +1,201 @@
+//! The task cell: the one heap allocation behind every spawned task, and the type-erased
+//! pointers (`RawTask`, `Notified`) the scheduler passes around.
+//!
+//! This is what the seed's `AsyncMethodBuilder` does when a state machine "truly becomes
+//! asynchronous" (section 6-7): box the state machine once, next to everything the task needs
+//! (its state word, its scheduler, its result slot and the continuation to run on completion).
+//!
+//! Layout (`#[repr(C)]`, so a `*const Header` is also a pointer to the whole cell):
+//!
+//! ```text
+//! Cell<F, S> ─┬─ Header     state word, vtable, owned-list links, id, name, spawn location
+//!             ├─ scheduler  S: the task's home (where wake-ups post it)
+//!             ├─ stage      the future, then its output, then "consumed"
+//!             └─ join_waker the continuation: the waker of whoever awaits the Task
+//! ```
+//!
+//! # Invariants
+//! - The cell lives until the reference count in the state word reaches zero.
+//! - `stage` is touched only by the thread owning the future (state RUNNING) or, once COMPLETE,
+//!   by the join handle; `join_waker` follows the JOIN_WAKER protocol in `state.rs`.
+
+use std::future::Future;
+use std::panic::Location;
+use std::ptr::NonNull;
+use std::task::Waker;
+
+use super::error::TaskError;
+use super::harness;
+use super::id::{TaskId, TaskMeta};
+use super::owned::OwnedLinks;
+use super::state::State;
+use super::Schedule;
+use crate::loom::cell::UnsafeCell;
+
+/// The part of the cell every task shares, whatever its future type.
+#[repr(C)]
+pub(crate) struct Header {
+    pub(crate) state: State,
+    pub(crate) vtable: &'static Vtable,
+    /// Links in the scheduler's list of live tasks (used at shutdown and for diagnostics).
+    pub(crate) owned: OwnedLinks,
+    pub(crate) id: TaskId,
+    pub(crate) meta: TaskMeta,
+}
+
+/// Where the future is in its life.
+pub(crate) enum Stage<F: Future> {
+    Running(F),
+    Finished(Result<F::Output, TaskError>),
+    Consumed,
+}
+
+/// The whole allocation.
+#[repr(C)]
+pub(crate) struct Cell<F: Future, S> {
+    pub(crate) header: Header,
+    pub(crate) scheduler: S,
+    pub(crate) stage: UnsafeCell<Stage<F>>,
+    pub(crate) join_waker: UnsafeCell<Option<Waker>>,
+}
+
+/// The functions that know the concrete future and scheduler types, reached through the header.
+pub(crate) struct Vtable {
+    /// Polls (or cancels) a task whose queue entry the caller hands over.
+    pub(crate) run: unsafe fn(NonNull<Header>),
+    /// Hands a queue entry to the task's own scheduler.
+    pub(crate) schedule: unsafe fn(NonNull<Header>),
+    /// Frees the cell (refcount reached zero).
+    pub(crate) dealloc: unsafe fn(NonNull<Header>),
+    /// Moves the output into `*dst` (a `Poll<Result<T, TaskError>>`) if complete, else
+    /// registers the waker.
+    pub(crate) try_read_output: unsafe fn(NonNull<Header>, *mut (), &Waker),
+    /// The join handle goes away.
+    pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
+    /// Runtime shutdown: drop the future if idle.
+    pub(crate) shutdown: unsafe fn(NonNull<Header>),
+}
+
+impl<F, S> Cell<F, S>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+    S: Schedule,
+{
+    /// Allocates a new task cell in its initial state (see `state.rs`).
+    pub(crate) fn allocate(
+        future: F,
+        scheduler: S,
+        id: TaskId,
+        name: Option<Box<str>>,
+        location: &'static Location<'static>,
+    ) -> NonNull<Header> {
+        let cell = Box::new(Cell {
+            header: Header {
+                state: State::new(),
+                vtable: harness::vtable::<F, S>(),
+                owned: OwnedLinks::new(),
+                id,
+                meta: TaskMeta { name, location },
+            },
+            scheduler,
+            stage: UnsafeCell::new(Stage::Running(future)),
+            join_waker: UnsafeCell::new(None),
+        });
+        // `repr(C)` puts the header first, so the cell pointer is the header pointer.
+        NonNull::from(Box::leak(cell)).cast()
+    }
+}
+
+/// An untyped, uncounted pointer to a task cell. Whoever copies it must own a reference some
+/// other way (a `Notified`, a waker, a `Task` handle, the owned list).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawTask {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: the cell's shared fields are atomics or guarded by the state-word protocol; futures
+// and outputs in it are `Send` (enforced where cells are created).
+unsafe impl Send for RawTask {}
+// SAFETY: as above; `&RawTask` only reads through the protocol.
+unsafe impl Sync for RawTask {}
+
+impl RawTask {
+    pub(crate) fn from_header(ptr: NonNull<Header>) -> RawTask {
+        RawTask { ptr }
+    }
+
+    pub(crate) fn header_ptr(self) -> NonNull<Header> {
+        self.ptr
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: whoever holds a RawTask holds a reference to the cell, so it is alive.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub(crate) fn state(&self) -> &State {
+        &self.header().state
+    }
+
+    pub(crate) fn id(&self) -> TaskId {
+        self.header().id
+    }
+
+    /// Drops one reference, freeing the cell if it was the last.
+    pub(crate) fn drop_reference(self) {
+        if self.state().ref_dec() {
+            // SAFETY: that was the last reference; nobody else can reach the cell.
+            unsafe { (self.header().vtable.dealloc)(self.ptr) }
+        }
+    }
+
+    /// Hands a fresh queue entry (already counted in the state word) to the task's scheduler.
+    pub(crate) fn schedule(self) {
+        // SAFETY: the caller created the queue entry's reference; `schedule` consumes it.
+        unsafe { (self.header().vtable.schedule)(self.ptr) }
+    }
+
+    pub(crate) fn shutdown(self) {
+        // SAFETY: the caller holds a reference (it popped the task from the owned list).
+        unsafe { (self.header().vtable.shutdown)(self.ptr) }
+    }
+}
+
+/// A task in a run queue: owns one reference, which running the task consumes.
+pub(crate) struct Notified(RawTask);
+
+impl Notified {
+    /// Wraps a pointer whose reference the caller transfers to the new queue entry.
+    ///
+    /// # Safety
+    /// The caller must own one reference counted in the state word and NOTIFIED must be set.
+    pub(crate) unsafe fn from_raw(raw: RawTask) -> Notified {
+        Notified(raw)
+    }
+
+    /// Polls the task (or cancels it if that was requested), consuming the queue entry.
+    pub(crate) fn run(self) {
+        let raw = self.0;
+        std::mem::forget(self);
+        // SAFETY: the queue entry's reference moves into `run`.
+        unsafe { (raw.header().vtable.run)(raw.ptr) }
+    }
+}
+
+impl Notified {
+    /// Completes the task with `TaskError::RuntimeShutdown` without polling it (if nobody else
+    /// owns it), consuming the queue entry.
+    pub(crate) fn shutdown(self) {
+        let raw = self.0;
+        std::mem::forget(self);
+        raw.shutdown();
+    }
+}
+
+impl Drop for Notified {
+    fn drop(&mut self) {
+        // A queue entry dropped without running (runtime shutdown): release its reference.
+        self.0.drop_reference();
+    }
+}

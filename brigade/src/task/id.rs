@@ -1,0 +1,51 @@
+//! Task identity: a process-unique id, an optional name and the spawn location, kept for
+//! diagnostics (panic reports, stall reports, task dumps).
+
+use std::fmt;
+use std::num::NonZeroU64;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A task's process-unique id. Ids are never reused.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(NonZeroU64);
+
+impl TaskId {
+    /// The next unused id. `Relaxed`: uniqueness only needs the atomicity of the add.
+    pub(crate) fn next() -> TaskId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Relaxed);
+        TaskId(NonZeroU64::new(id).expect("task ids exhausted"))
+    }
+
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Debug for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TaskId({})", self.0)
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a task carries for the people debugging it.
+pub(crate) struct TaskMeta {
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) location: &'static Location<'static>,
+}
+
+/// A readable description of one task, e.g. `task 17 "fetch-user" spawned at src/main.rs:10:5`.
+pub(crate) fn describe(id: TaskId, meta: &TaskMeta) -> String {
+    match &meta.name {
+        Some(name) => format!("task {id} {name:?} spawned at {}", meta.location),
+        None => format!("task {id} spawned at {}", meta.location),
+    }
+}

@@ -1,0 +1,201 @@
+//! `Promise<T>`: a result set by hand — .NET's `TaskCompletionSource<T>` (seed section 3's
+//! `SetResult`, without a future behind it).
+//!
+//! `Promise::new()` gives the two halves: the [`Promise`] (cloneable; any holder may set the
+//! value) and the [`PromiseTask`] (awaited by exactly one awaiter; for many, spawn a task that
+//! awaits it and share what it yields).
+//!
+//! # Invariants (S8)
+//! - The first `set` wins; later ones get their value back in `Err(AlreadySet(value))`.
+//! - When the last `Promise` clone is dropped unset, the awaiter gets `Err(Abandoned)` instead of
+//!   waiting forever.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+enum Slot<T> {
+    /// Not set yet; the awaiter's waker, if it has polled.
+    Empty(Option<Waker>),
+    Set(T),
+    /// The value was handed to the awaiter.
+    Taken,
+    /// Every promise was dropped unset.
+    Abandoned,
+}
+
+struct Shared<T> {
+    slot: Mutex<Slot<T>>,
+    /// Live `Promise` clones, to notice abandonment when the last one goes.
+    producers: AtomicUsize,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, Slot<T>> {
+        // No user code runs under the lock except `Waker::wake`, which is outside it; recover
+        // from poisoning anyway rather than turning one panic into many.
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The setting half of a promise (TaskCompletionSource). Clone it to give several producers a
+/// chance to set it; the first wins.
+pub struct Promise<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// The awaiting half of a promise: resolves to the value, or to [`Abandoned`] when every
+/// [`Promise`] was dropped without setting it.
+#[must_use = "futures do nothing unless awaited"]
+pub struct PromiseTask<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// The promise had already been set; the rejected value is given back.
+#[derive(PartialEq, Eq)]
+pub struct AlreadySet<T>(pub T);
+
+/// Every [`Promise`] was dropped without setting a value, so none will ever come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abandoned;
+
+impl<T> Promise<T> {
+    /// A new, unset promise and the future that resolves when it is set.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> (Promise<T>, PromiseTask<T>) {
+        let shared = Arc::new(Shared {
+            slot: Mutex::new(Slot::Empty(None)),
+            producers: AtomicUsize::new(1),
+        });
+        (
+            Promise {
+                shared: shared.clone(),
+            },
+            PromiseTask { shared },
+        )
+    }
+
+    /// Sets the value and wakes the awaiter. Fails, giving the value back, if it was already set.
+    pub fn set(&self, value: T) -> Result<(), AlreadySet<T>> {
+        let waker = {
+            let mut slot = self.shared.lock();
+            match &mut *slot {
+                Slot::Empty(waker) => {
+                    let waker = waker.take();
+                    *slot = Slot::Set(value);
+                    waker
+                }
+                _ => return Err(AlreadySet(value)),
+            }
+        };
+        // Wake outside the lock: the awaiter may run at once on another thread and lock it.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Whether a value has been set (it may already have been taken by the awaiter).
+    pub fn is_set(&self) -> bool {
+        !matches!(&*self.shared.lock(), Slot::Empty(_))
+    }
+}
+
+impl<T> Clone for Promise<T> {
+    fn clone(&self) -> Self {
+        // Relaxed: like `Arc::clone`, the caller already holds a producer, so the count cannot
+        // reach zero concurrently.
+        self.shared.producers.fetch_add(1, Ordering::Relaxed);
+        Promise {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Promise<T> {
+    fn drop(&mut self) {
+        // The last producer leaving an unset promise abandons it. AcqRel so the last one sees
+        // every other producer's `set` (which happen under the lock anyway).
+        if self.shared.producers.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let waker = {
+            let mut slot = self.shared.lock();
+            match &mut *slot {
+                Slot::Empty(waker) => {
+                    let waker = waker.take();
+                    *slot = Slot::Abandoned;
+                    waker
+                }
+                _ => None,
+            }
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> Future for PromiseTask<T> {
+    type Output = Result<T, Abandoned>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut slot = self.shared.lock();
+        match &mut *slot {
+            Slot::Empty(waker) => {
+                match waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            Slot::Set(_) => match std::mem::replace(&mut *slot, Slot::Taken) {
+                Slot::Set(value) => Poll::Ready(Ok(value)),
+                _ => unreachable!(),
+            },
+            Slot::Abandoned => Poll::Ready(Err(Abandoned)),
+            Slot::Taken => panic!("a PromiseTask was polled again after it returned its value"),
+        }
+    }
+}
+
+impl<T> Unpin for PromiseTask<T> {}
+
+impl<T> fmt::Debug for Promise<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Promise")
+            .field("is_set", &self.is_set())
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for PromiseTask<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PromiseTask").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for AlreadySet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AlreadySet(..)")
+    }
+}
+
+impl<T> fmt::Display for AlreadySet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the promise was already set; the first value wins")
+    }
+}
+
+impl<T> std::error::Error for AlreadySet<T> {}
+
+impl fmt::Display for Abandoned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the promise was abandoned: every Promise was dropped without setting a value")
+    }
+}
+
+impl std::error::Error for Abandoned {}

@@ -1,0 +1,58 @@
+//! The task waker: the continuation handed to every awaiter (seed section 5, `OnCompleted`).
+//!
+//! A `Waker` built here is just a pointer to the task cell; its vtable counts references in
+//! the cell's state word and, on `wake`, posts the task back to its home scheduler. One static
+//! vtable serves every task, so `Waker::will_wake` recognises two wakers of the same task.
+
+use std::ptr::NonNull;
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+use super::cell::{Header, RawTask};
+use super::state::TransitionToNotified;
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop_waker);
+
+/// A waker for the task at `ptr` that does NOT own a reference: wrap it in `ManuallyDrop` and
+/// keep it only while the caller's own reference keeps the cell alive (during a poll).
+pub(crate) fn waker_ref(ptr: NonNull<Header>) -> Waker {
+    // SAFETY: the vtable's functions uphold the RawWaker contract for task pointers; this
+    // waker is never dropped (the caller wraps it in ManuallyDrop), and clones count.
+    unsafe { Waker::from_raw(RawWaker::new(ptr.as_ptr() as *const (), &VTABLE)) }
+}
+
+fn raw(data: *const ()) -> RawTask {
+    // SAFETY: every waker data pointer is a non-null task header pointer (see `waker_ref`).
+    RawTask::from_header(unsafe { NonNull::new_unchecked(data as *mut Header) })
+}
+
+unsafe fn clone(data: *const ()) -> RawWaker {
+    raw(data).state().ref_inc();
+    RawWaker::new(data, &VTABLE)
+}
+
+unsafe fn wake(data: *const ()) {
+    let task = raw(data);
+    match task.state().transition_to_notified_by_val() {
+        // The waker's reference became the queue entry.
+        TransitionToNotified::Submit => task.schedule(),
+        TransitionToNotified::DoNothing => {}
+        // SAFETY: the state word says that was the last reference.
+        TransitionToNotified::Dealloc => unsafe {
+            (task.header().vtable.dealloc)(task.header_ptr())
+        },
+    }
+}
+
+unsafe fn wake_by_ref(data: *const ()) {
+    let task = raw(data);
+    match task.state().transition_to_notified_by_ref() {
+        // A new reference was counted for the queue entry.
+        TransitionToNotified::Submit => task.schedule(),
+        TransitionToNotified::DoNothing => {}
+        TransitionToNotified::Dealloc => unreachable!("wake_by_ref never releases a reference"),
+    }
+}
+
+unsafe fn drop_waker(data: *const ()) {
+    raw(data).drop_reference();
+}
