@@ -41,6 +41,11 @@ pub use future::{when_all, when_any, yield_now};
 pub use runtime::{block_on, run, spawn, spawn_named, Builder, Handle, Runtime};
 pub use task::{Promise, Task, TaskError};
 
+/// The README's examples, compiled and run as doc tests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// The traits and names most async code wants in scope: `use brigade::prelude::*;`.
 ///
 /// Extension traits (cancellation, `configure_await`) land here as those parts arrive.

@@ -35,6 +35,11 @@ unsafe impl<T: Send> Sync for Task<T> {}
 
 impl<T> Unpin for Task<T> {}
 
+// A panic while holding a handle cannot leave the task's state inconsistent: every
+// transition is a single atomic step, and the output is only moved out whole.
+impl<T> std::panic::UnwindSafe for Task<T> {}
+impl<T> std::panic::RefUnwindSafe for Task<T> {}
+
 impl<T> Task<T> {
     /// Wraps the join handle's reference to a new task.
     pub(crate) fn from_raw(raw: RawTask) -> Task<T> {

@@ -16,6 +16,8 @@ mod error;
 mod handle;
 mod harness;
 mod id;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod owned;
 mod promise;
 pub(crate) mod state;
