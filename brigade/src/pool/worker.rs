@@ -221,7 +221,10 @@ impl WorkerContext {
         let mut core = self.core.borrow_mut();
         core.tick = core.tick.wrapping_add(1);
         if core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
-            if let Some(task) = self.shared.injector.pop() {
+            // Fairness for remote work: take a batch, not one task. While busy tasks keep the
+            // local queue full this check is the injector's only way in, and one task per
+            // interval would let a backlog of remote spawns wait for ages.
+            if let Some(task) = self.pull_injector_batch(&mut core) {
                 return Some(task);
             }
         }
