@@ -2,18 +2,19 @@
 //! thread that is not one of its workers) and where a full local queue spills half its tasks.
 //!
 //! This is the seed's `BlockingCollection<Action>` (section 2), minus the blocking: workers
-//! never wait on it; they park and are unparked by whoever pushes.
+//! never wait on it; they park and are unparked by whoever pushes. It is an intrusive FIFO
+//! linked through each task header's `queue_next`, so queueing a task never allocates.
 //!
 //! # Invariants
-//! - `len` equals the deque's length whenever the lock is free; it is read without the lock as a
+//! - Each linked task holds one queue-entry reference (a `Notified` turned into a raw pointer).
+//! - `queue_next` of a linked task is touched only under the lock.
+//! - `len` equals the list's length whenever the lock is free; it is read without the lock as a
 //!   hint (is there anything to pull?), never for correctness.
 //! - Once closed (runtime shutdown), pushes are refused and the caller drops the task.
 
-use std::collections::VecDeque;
-
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::{Mutex, MutexGuard};
-use crate::task::Notified;
+use crate::task::{Notified, RawTask};
 
 use super::local_queue::Overflow;
 
@@ -23,15 +24,75 @@ pub(crate) struct Injector {
 }
 
 struct Queue {
-    tasks: VecDeque<Notified>,
+    head: Option<RawTask>,
+    tail: Option<RawTask>,
+    len: usize,
     closed: bool,
 }
+
+impl Queue {
+    fn push_back(&mut self, task: Notified) {
+        let raw = task.into_raw();
+        // SAFETY: under the lock; `raw` was just unlinked from every queue (it was a Notified).
+        unsafe { *raw.header().queue_next.get() = None };
+        match self.tail {
+            // SAFETY: under the lock; the tail is linked here and alive (it holds a reference).
+            Some(tail) => unsafe { *tail.header().queue_next.get() = Some(raw.header_ptr()) },
+            None => self.head = Some(raw),
+        }
+        self.tail = Some(raw);
+        self.len += 1;
+    }
+
+    fn pop_front(&mut self) -> Option<Notified> {
+        let raw = self.head?;
+        // SAFETY: under the lock; the head is linked here and alive.
+        let next = unsafe { (*raw.header().queue_next.get()).take() };
+        self.head = next.map(RawTask::from_header);
+        if self.head.is_none() {
+            self.tail = None;
+        }
+        self.len -= 1;
+        // SAFETY: the list held this entry's reference, which now moves back into a Notified.
+        Some(unsafe { Notified::from_raw(raw) })
+    }
+}
+
+// SAFETY: the raw task pointers are queue entries (each owns a reference) and are only followed
+// under the mutex.
+unsafe impl Send for Queue {}
+
+/// Up to `remaining` tasks popped one by one under the injector's lock.
+struct Batch<'a> {
+    queue: &'a mut Queue,
+    remaining: usize,
+}
+
+impl Iterator for Batch<'_> {
+    type Item = Notified;
+
+    fn next(&mut self) -> Option<Notified> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        self.queue.pop_front()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for Batch<'_> {}
 
 impl Injector {
     pub(crate) fn new() -> Injector {
         Injector {
             queue: Mutex::new(Queue {
-                tasks: VecDeque::new(),
+                head: None,
+                tail: None,
+                len: 0,
                 closed: false,
             }),
             len: AtomicUsize::new(0),
@@ -59,19 +120,9 @@ impl Injector {
         if queue.closed {
             return Err(task);
         }
-        queue.tasks.push_back(task);
-        self.len.store(queue.tasks.len(), Ordering::SeqCst);
+        queue.push_back(task);
+        self.len.store(queue.len, Ordering::SeqCst);
         Ok(())
-    }
-
-    pub(crate) fn pop(&self) -> Option<Notified> {
-        if self.is_empty() {
-            return None;
-        }
-        let mut queue = self.lock();
-        let task = queue.tasks.pop_front();
-        self.len.store(queue.tasks.len(), Ordering::SeqCst);
-        task
     }
 
     /// Pops up to `max` tasks under one lock: the first is returned, the rest handed to `rest`.
@@ -84,19 +135,26 @@ impl Injector {
             return None;
         }
         let mut queue = self.lock();
-        let first = queue.tasks.pop_front()?;
-        let more = (max - 1).min(queue.tasks.len());
-        rest(&mut queue.tasks.drain(..more));
-        self.len.store(queue.tasks.len(), Ordering::SeqCst);
+        let first = queue.pop_front()?;
+        let remaining = (max - 1).min(queue.len);
+        rest(&mut Batch {
+            queue: &mut queue,
+            remaining,
+        });
+        self.len.store(queue.len, Ordering::SeqCst);
         Some(first)
     }
 
     /// Refuses later pushes and gives back what was queued.
-    pub(crate) fn close(&self) -> VecDeque<Notified> {
+    pub(crate) fn close(&self) -> Vec<Notified> {
         let mut queue = self.lock();
         queue.closed = true;
+        let mut drained = Vec::with_capacity(queue.len);
+        while let Some(task) = queue.pop_front() {
+            drained.push(task);
+        }
         self.len.store(0, Ordering::SeqCst);
-        std::mem::take(&mut queue.tasks)
+        drained
     }
 }
 
@@ -109,7 +167,16 @@ impl Overflow<Notified> for Injector {
             batch.for_each(drop);
             return;
         }
-        queue.tasks.extend(batch);
-        self.len.store(queue.tasks.len(), Ordering::SeqCst);
+        for task in batch {
+            queue.push_back(task);
+        }
+        self.len.store(queue.len, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Injector {
+    fn drop(&mut self) {
+        // Release the references of anything still linked (normally nothing: shutdown drains).
+        drop(self.close());
     }
 }

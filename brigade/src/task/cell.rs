@@ -8,7 +8,7 @@
 //! Layout (`#[repr(C)]`, so a `*const Header` is also a pointer to the whole cell):
 //!
 //! ```text
-//! Cell<F, S> ─┬─ Header     state word, vtable, owned-list links, id, name, spawn location
+//! Cell<F, S> ─┬─ Header     state word, vtable, injector link, owned-list links, id, name, spawn location
 //!             ├─ scheduler  S: the task's home (where wake-ups post it)
 //!             ├─ stage      the future, then its output, then "consumed"
 //!             └─ join_waker the continuation: the waker of whoever awaits the Task
@@ -37,6 +37,8 @@ use crate::loom::cell::UnsafeCell;
 pub(crate) struct Header {
     pub(crate) state: State,
     pub(crate) vtable: &'static Vtable,
+    /// The next task in the global injection queue; read and written only under its lock.
+    pub(crate) queue_next: std::cell::UnsafeCell<Option<NonNull<Header>>>,
     /// Links in the scheduler's list of live tasks (used at shutdown and for diagnostics).
     pub(crate) owned: OwnedLinks,
     pub(crate) id: TaskId,
@@ -94,6 +96,7 @@ where
             header: Header {
                 state: State::new(),
                 vtable: harness::vtable::<F, S>(),
+                queue_next: std::cell::UnsafeCell::new(None),
                 owned: OwnedLinks::new(),
                 id,
                 meta: TaskMeta { name, location },
@@ -172,6 +175,14 @@ impl Notified {
     /// The caller must own one reference counted in the state word and NOTIFIED must be set.
     pub(crate) unsafe fn from_raw(raw: RawTask) -> Notified {
         Notified(raw)
+    }
+
+    /// Gives up the wrapper without releasing the reference (it now lives in an intrusive
+    /// queue, which will rebuild the `Notified` with `from_raw`).
+    pub(crate) fn into_raw(self) -> RawTask {
+        let raw = self.0;
+        std::mem::forget(self);
+        raw
     }
 
     /// Polls the task (or cancels it if that was requested), consuming the queue entry.
