@@ -65,10 +65,12 @@ impl Idle {
     }
 
     /// Nobody is searching and somebody sleeps. The fence orders the caller's push before this
-    /// read, pairing with the parking worker's last look at the queues.
+    /// read, pairing with the parking worker's last look at the queues. The read is a
+    /// read-modify-write (`fetch_add(0)`) so it sees the latest count in modification order,
+    /// which a plain load is not guaranteed to (and loom checks exactly that).
     fn notify_should_wake_up(&self) -> bool {
         fence(SeqCst);
-        let counts = self.counts.load(SeqCst);
+        let counts = self.counts.fetch_add(0, SeqCst);
         searching(counts) == 0 && unparked(counts) < self.num_workers
     }
 
@@ -114,5 +116,53 @@ impl Idle {
     /// How many workers are searching right now (for metrics).
     pub(crate) fn num_searching(&self) -> usize {
         searching(self.counts.load(SeqCst))
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::Idle;
+    use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use crate::loom::sync::Arc;
+    use crate::pool::park;
+
+    /// The parking protocol of `Worker::park` against a pusher, with an atomic counter standing
+    /// in for the queues: the worker either sees the pushed work or is woken for it. A lost
+    /// wake-up would leave the worker parked forever, which loom reports as a deadlock.
+    #[test]
+    fn a_push_racing_the_last_searcher_going_to_sleep_is_never_lost() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(1));
+            let queued = Arc::new(AtomicUsize::new(0));
+            let (parker, unparker) = park::pair();
+
+            let pusher = {
+                let (idle, queued, unparker) = (idle.clone(), queued.clone(), unparker.clone());
+                loom::thread::spawn(move || {
+                    queued.fetch_add(1, SeqCst);
+                    if idle.worker_to_notify().is_some() {
+                        unparker.unpark();
+                    }
+                })
+            };
+
+            // The worker, as `Worker::park` does it: searching, finds nothing, goes to sleep.
+            assert!(idle.transition_worker_to_searching());
+            if queued.load(SeqCst) == 0 {
+                let was_last_searcher = idle.transition_worker_to_parked(0, true);
+                if was_last_searcher && queued.load(SeqCst) > 0 && idle.worker_to_notify().is_some()
+                {
+                    unparker.unpark();
+                }
+                loop {
+                    parker.park();
+                    if !idle.is_parked(0) {
+                        break;
+                    }
+                }
+            }
+            pusher.join().unwrap();
+            assert_eq!(queued.load(SeqCst), 1);
+        });
     }
 }
