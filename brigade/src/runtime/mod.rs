@@ -269,6 +269,14 @@ impl fmt::Debug for Handle {
     }
 }
 
+/// Calls `f` with the current runtime's pool, or the default runtime's outside any runtime.
+fn with_current_or_default_pool<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+    context::with_current_pool(|pool| match pool {
+        Some(shared) => f(shared),
+        None => f(&global::default_handle().shared),
+    })
+}
+
 /// Spawns `future` as a task on the current runtime — inside a task, the runtime running it;
 /// otherwise the process-wide default runtime (started on first use).
 ///
@@ -281,12 +289,7 @@ where
     F::Output: Send + 'static,
 {
     let location = Location::caller();
-    context::with_current_pool(|pool| match pool {
-        Some(shared) => shared.spawn(future, None, location),
-        None => global::default_handle()
-            .shared
-            .spawn(future, None, location),
-    })
+    with_current_or_default_pool(|shared| shared.spawn(future, None, location))
 }
 
 /// [`spawn`] with a task name, shown in diagnostics.
@@ -298,12 +301,7 @@ where
 {
     let location = Location::caller();
     let name = Some(name.into().into_boxed_str());
-    context::with_current_pool(|pool| match pool {
-        Some(shared) => shared.spawn(future, name, location),
-        None => global::default_handle()
-            .shared
-            .spawn(future, name, location),
-    })
+    with_current_or_default_pool(|shared| shared.spawn(future, name, location))
 }
 
 /// `Task.Run`: runs a blocking or CPU-heavy closure on the current runtime's blocking threads,
@@ -318,12 +316,7 @@ where
     R: Send + 'static,
 {
     let location = Location::caller();
-    context::with_current_pool(|pool| match pool {
-        Some(shared) => shared.spawn_blocking(closure, location),
-        None => global::default_handle()
-            .shared
-            .spawn_blocking(closure, location),
-    })
+    with_current_or_default_pool(|shared| shared.spawn_blocking(closure, location))
 }
 
 /// Runs `future` to completion on this thread and returns its output: on the current runtime

@@ -34,6 +34,25 @@ struct Shared<T> {
 }
 
 impl<T> Shared<T> {
+    /// Moves an empty slot to `outcome` (set or abandoned) and wakes the awaiter; gives
+    /// `outcome` back if the slot was no longer empty.
+    fn resolve(&self, outcome: Slot<T>) -> Result<(), Slot<T>> {
+        let waker = {
+            let mut slot = self.lock();
+            let Slot::Empty(waker) = &mut *slot else {
+                return Err(outcome);
+            };
+            let waker = waker.take();
+            *slot = outcome;
+            waker
+        };
+        // Wake outside the lock: the awaiter may run at once on another thread and lock it.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Slot<T>> {
         // No user code runs under the lock except `Waker::wake`, which is outside it; recover
         // from poisoning anyway rather than turning one panic into many.
@@ -80,22 +99,12 @@ impl<T> Promise<T> {
 
     /// Sets the value and wakes the awaiter. Fails, giving the value back, if it was already set.
     pub fn set(&self, value: T) -> Result<(), AlreadySet<T>> {
-        let waker = {
-            let mut slot = self.shared.lock();
-            match &mut *slot {
-                Slot::Empty(waker) => {
-                    let waker = waker.take();
-                    *slot = Slot::Set(value);
-                    waker
-                }
-                _ => return Err(AlreadySet(value)),
-            }
-        };
-        // Wake outside the lock: the awaiter may run at once on another thread and lock it.
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        Ok(())
+        self.shared
+            .resolve(Slot::Set(value))
+            .map_err(|rejected| match rejected {
+                Slot::Set(value) => AlreadySet(value),
+                _ => unreachable!("resolve gives back what it was given"),
+            })
     }
 
     /// Whether a value has been set (it may already have been taken by the awaiter).
@@ -122,20 +131,8 @@ impl<T> Drop for Promise<T> {
         if self.shared.producers.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        let waker = {
-            let mut slot = self.shared.lock();
-            match &mut *slot {
-                Slot::Empty(waker) => {
-                    let waker = waker.take();
-                    *slot = Slot::Abandoned;
-                    waker
-                }
-                _ => None,
-            }
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        // Already set (or taken): nothing is abandoned.
+        let _ = self.shared.resolve(Slot::Abandoned);
     }
 }
 
