@@ -3,7 +3,7 @@
 //! [`Runtime`] owns the worker threads; [`Handle`] is a cheap, cloneable reference to it for
 //! spawning from anywhere. The free functions [`spawn`], [`run`] and [`block_on`] use the
 //! *current* runtime (the one whose worker or `block_on` is on this thread) and fall back to a
-//! process-wide default runtime started on first use ([`global`]), the way .NET code can always
+//! process-wide default runtime started on first use (`global`), the way .NET code can always
 //! reach `ThreadPool` and `Task.Run`.
 //!
 //! # Invariants

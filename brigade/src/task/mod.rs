@@ -1,9 +1,9 @@
 //! Tasks: the unit of asynchronous work (seed sections 3, 6, 7 and 9).
 //!
 //! `spawn` turns a future — the state machine the compiler wrote for an `async` block — into a
-//! *task*: one heap cell ([`cell`]) holding a packed state word ([`state`]), the future and later
+//! *task*: one heap cell (`cell`) holding a packed state word (`state`), the future and later
 //! its output, and the continuation to run when it finishes (the join waker). The scheduler moves
-//! tasks around as `Notified` pointers; wakers ([`waker`]) are pointers to the same cell;
+//! tasks around as `Notified` pointers; wakers (`waker`) are pointers to the same cell;
 //! [`Task`] is the join handle; [`Promise`] is the TaskCompletionSource: a result set by hand.
 //!
 //! A task flows like this (see ARCHITECTURE.md for the picture):
