@@ -751,6 +751,13 @@ fn ch11_yield_now() -> std::io::Result<()> {
     threads.sort();
     threads.dedup();
     show(&format!("every step ran on: {}", threads.join(", ")));
+    say(
+        "Why B before A? A task spawned (or woken) by the running task goes into the worker's \
+         LIFO slot and runs right after it, while the data it was handed is still in the \
+         CPU's cache; the task it displaces moves to the queue. B was spawned last, so B runs \
+         first. A yield is different: it always goes to the back of the queue, never the \
+         LIFO slot, or two tasks could yield to each other forever and starve the rest.",
+    );
     Ok(())
 }
 

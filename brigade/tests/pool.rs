@@ -498,3 +498,24 @@ fn p5_a_single_worker_in_a_yield_loop_still_runs_foreign_tasks() {
         rt.block_on(spinner);
     });
 }
+
+#[test]
+fn p1_thread_start_hooks_run_inside_the_runtime() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let rt = Runtime::builder()
+        .workers(2)
+        .thread_name("hooked")
+        .on_thread_start(move || {
+            // The hook can reach its own runtime, e.g. to spawn a per-thread helper task.
+            let handle = brigade::Handle::try_current();
+            record.lock().unwrap().push(handle.is_some());
+        })
+        .build()
+        .unwrap();
+    rt.block_on(async {});
+    wait_until("both start hooks ran", Duration::from_secs(5), || {
+        seen.lock().unwrap().len() == 2
+    });
+    assert_eq!(*seen.lock().unwrap(), vec![true, true]);
+}

@@ -190,16 +190,18 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker:
         index,
         parker,
     };
+    // The hooks run inside the runtime, so they may spawn onto it or ask for `Handle::current`.
+    CURRENT.with(|current| current.set(&cx));
     if let Some(hook) = &cx.shared.config.on_thread_start {
         hook();
     }
-    CURRENT.with(|current| current.set(&cx));
     cx.run();
     cx.exit();
-    CURRENT.with(|current| current.set(ptr::null()));
     if let Some(hook) = &cx.shared.config.on_thread_stop {
         hook();
     }
+    cx.drain_core();
+    CURRENT.with(|current| current.set(ptr::null()));
 }
 
 impl WorkerContext {
