@@ -18,7 +18,6 @@ use super::{new_task, Notified, RawTask, Schedule, TaskError, TaskId, TaskMeta};
 #[derive(Clone)]
 struct Queue(Arc<Mutex<VecDeque<Notified>>>);
 
-// SAFETY-free: loom's Mutex is Send + Sync, and Notified is Send.
 impl Schedule for Queue {
     fn schedule(&self, task: Notified) {
         self.0.lock().unwrap().push_back(task);
