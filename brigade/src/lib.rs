@@ -38,7 +38,7 @@ pub mod task;
 
 pub use brigade_macros::{main, test};
 pub use future::{when_all, when_any, yield_now};
-pub use runtime::{block_on, run, spawn, spawn_named, Builder, Handle, Runtime};
+pub use runtime::{block_on, run, spawn, spawn_named, Builder, Handle, Runtime, SpawnError};
 pub use task::{Promise, Task, TaskError};
 
 /// The README's examples, compiled and run as doc tests so the README stays true.

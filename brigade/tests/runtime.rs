@@ -288,3 +288,32 @@ async fn test_macro_keeps_should_panic() {
     quiet_expected_panics();
     brigade::spawn(async { panic!("[expected] from the macro test") }).await;
 }
+
+#[test]
+fn shutdown_timeout_gives_up_on_a_worker_blocked_in_a_poll_and_says_why() {
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        started_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_secs(2)); // blocking inside a poll: a bug to report
+    })
+    .detach();
+    started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let began = std::time::Instant::now();
+    let error = rt.shutdown_timeout(Duration::from_millis(100)).unwrap_err();
+    assert!(
+        began.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        began.elapsed()
+    );
+    assert_eq!(error.busy_workers, 1);
+    assert!(error.to_string().contains("brigade::run"), "{error}");
+}
+
+#[test]
+fn shutdown_timeout_completes_when_workers_are_idle() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let pending = rt.spawn(std::future::pending::<()>());
+    assert_eq!(rt.shutdown_timeout(Duration::from_secs(5)), Ok(()));
+    assert!(pending.is_finished(), "shutdown dropped the pending future");
+}

@@ -33,7 +33,8 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use crate::runtime::builder::Config;
 use crate::task::{self, Notified, OwnedTasks, RawTask, Schedule, Task, TaskId, TaskMeta};
@@ -59,6 +60,9 @@ pub(crate) struct Shared {
     shutdown: AtomicBool,
     /// Workers that have not finished their exit; the last one sweeps the owned list.
     workers_running: AtomicUsize,
+    /// Set (and announced) once the last worker has swept: shutdown is complete.
+    swept: Mutex<bool>,
+    swept_signal: Condvar,
     /// Detached tasks whose panic nobody observed.
     unhandled_panics: AtomicU64,
 }
@@ -161,6 +165,24 @@ impl Shared {
     fn sweep_owned_tasks(&self) {
         self.owned.close_and_drain(RawTask::shutdown);
         drop(self.injector.close());
+        *self.swept.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.swept_signal.notify_all();
+    }
+
+    /// Waits until shutdown has completed (every worker stopped and every future dropped), or
+    /// until `timeout`. Returns whether it completed.
+    pub(crate) fn wait_for_shutdown(&self, timeout: Duration) -> bool {
+        let guard = self.swept.lock().unwrap_or_else(|e| e.into_inner());
+        let (swept, _) = self
+            .swept_signal
+            .wait_timeout_while(guard, timeout, |swept| !*swept)
+            .unwrap_or_else(|e| e.into_inner());
+        *swept
+    }
+
+    /// Workers that have not stopped yet.
+    pub(crate) fn workers_still_running(&self) -> usize {
+        self.workers_running.load(Ordering::Acquire)
     }
 
     pub(crate) fn num_workers(&self) -> usize {

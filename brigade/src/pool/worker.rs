@@ -139,6 +139,8 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
         owned: OwnedTasks::new(workers * 4),
         shutdown: AtomicBool::new(false),
         workers_running: AtomicUsize::new(workers),
+        swept: std::sync::Mutex::new(false),
+        swept_signal: std::sync::Condvar::new(),
         unhandled_panics: AtomicU64::new(0),
     });
 

@@ -24,6 +24,7 @@ use std::io;
 use std::panic::Location;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 pub use builder::{Builder, UnhandledPanic, UnhandledPanicReport, MAX_STACK_SIZE, MIN_STACK_SIZE};
 pub use metrics::{RuntimeMetrics, WorkerStats};
@@ -135,9 +136,57 @@ impl Runtime {
         self.handle.metrics()
     }
 
-    /// Shuts the runtime down now; the same as dropping it.
+    /// Shuts the runtime down now; the same as dropping it: waits for every worker to finish
+    /// the poll it is in, however long that takes.
     pub fn shutdown(self) {}
+
+    /// Shuts the runtime down, waiting at most `timeout` for the workers to stop.
+    ///
+    /// A worker can only stop between polls, so a task blocking inside a poll (a
+    /// `std::thread::sleep`, blocking I/O — work that belongs in [`run`]) holds shutdown up.
+    /// Past the timeout this gives up waiting: the stuck workers are left to finish on their
+    /// own and drop the remaining futures when they do.
+    ///
+    /// # Errors
+    /// [`ShutdownTimedOut`] if some workers were still busy when the timeout passed.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Result<(), ShutdownTimedOut> {
+        let shared = &self.handle.shared;
+        shared.begin_shutdown();
+        if !shared.wait_for_shutdown(timeout) {
+            let busy_workers = shared.workers_still_running();
+            // Detach the threads: dropping a JoinHandle does not wait.
+            self.threads.clear();
+            return Err(ShutdownTimedOut {
+                busy_workers,
+                timeout,
+            });
+        }
+        Ok(())
+    }
 }
+
+/// [`Runtime::shutdown_timeout`] gave up waiting for busy workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownTimedOut {
+    /// Workers still inside a poll when the timeout passed.
+    pub busy_workers: usize,
+    /// The timeout that passed.
+    pub timeout: Duration,
+}
+
+impl fmt::Display for ShutdownTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "runtime shutdown timed out after {:?}: {} worker(s) still busy inside a poll. A task \
+             is blocking its worker (std::thread::sleep, blocking I/O, a long computation); \
+             move that work into brigade::run",
+            self.timeout, self.busy_workers
+        )
+    }
+}
+
+impl std::error::Error for ShutdownTimedOut {}
 
 impl Drop for Runtime {
     fn drop(&mut self) {
