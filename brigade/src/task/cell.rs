@@ -62,6 +62,12 @@ pub(crate) struct Cell<F: Future, S> {
 }
 
 /// The functions that know the concrete future and scheduler types, reached through the header.
+///
+/// # Safety (all entries)
+/// The pointer must be the header of a live cell built with this very vtable. `run`,
+/// `schedule`, `drop_join_handle` and `shutdown` consume one reference the caller owns (a queue
+/// entry, the handle's, or the owned list's); `dealloc` requires that no reference is left;
+/// `try_read_output` requires the join handle's reference and a `dst` of the cell's output type.
 pub(crate) struct Vtable {
     /// Polls (or cancels) a task whose queue entry the caller hands over.
     pub(crate) run: unsafe fn(NonNull<Header>),
