@@ -142,8 +142,8 @@ fn take_stage<F: Future, S>(cell: &Cell<F, S>) -> Stage<F> {
         .with_mut(|slot| unsafe { std::mem::replace(&mut *slot, Stage::Consumed) })
 }
 
-/// `SetResult`: publish completion, run the continuation (wake the joiner), leave the owned
-/// list and drop the runner's reference.
+/// `SetResult`: publish completion, leave the owned list, run the continuation (wake the
+/// joiner) and drop the runner's (and the list's) reference.
 fn complete<F, S>(cell: &Cell<F, S>, ptr: NonNull<Header>)
 where
     F: Future + Send + 'static,
@@ -151,6 +151,10 @@ where
     S: Schedule,
 {
     let before = cell.header.state.transition_to_complete();
+    // Leave the owned list before anyone hears of the completion, so a joiner that has the
+    // output never sees the task still counted alive.
+    let raw = RawTask::from_header(ptr);
+    let references = if cell.scheduler.release(raw) { 2 } else { 1 };
     // Nothing below may unwind past us: the references must be released whatever happens.
     let _ = catch_unwind(AssertUnwindSafe(|| {
         if !before.is_join_interested() {
@@ -172,8 +176,6 @@ where
             }
         }
     }));
-    let raw = RawTask::from_header(ptr);
-    let references = if cell.scheduler.release(raw) { 2 } else { 1 };
     if cell.header.state.ref_dec_by(references) {
         // SAFETY: that was the last reference.
         unsafe { dealloc::<F, S>(ptr) }
