@@ -317,3 +317,67 @@ fn shutdown_timeout_completes_when_workers_are_idle() {
     assert_eq!(rt.shutdown_timeout(Duration::from_secs(5)), Ok(()));
     assert!(pending.is_finished(), "shutdown dropped the pending future");
 }
+
+#[test]
+fn a_panicking_thread_hook_is_reported_and_the_runtime_still_works_and_shuts_down() {
+    quiet_expected_panics();
+    let rt = Runtime::builder()
+        .workers(2)
+        .max_blocking_threads(1)
+        .on_thread_start(|| panic!("[expected] broken start hook"))
+        .on_thread_stop(|| panic!("[expected] broken stop hook"))
+        .build()
+        .unwrap();
+    assert_eq!(rt.block_on(rt.spawn(async { 40 + 2 })), 42);
+    assert_eq!(
+        rt.block_on(rt.run(|| 7)),
+        7,
+        "blocking threads survive the hook too"
+    );
+    let dropped = Arc::new(AtomicBool::new(false));
+    let guard = DropFlag(dropped.clone());
+    rt.spawn(async move {
+        let _guard = guard;
+        std::future::pending::<()>().await
+    })
+    .detach();
+    assert_eq!(rt.shutdown_timeout(Duration::from_secs(5)), Ok(()));
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "P3: the pending future was dropped"
+    );
+}
+
+#[test]
+fn blocking_threads_run_their_start_hook_inside_the_runtime() {
+    let rt = Runtime::builder()
+        .on_thread_start(|| {
+            Handle::current();
+        })
+        .build()
+        .unwrap();
+    let answer = watchdog("run() after a hook", Duration::from_secs(10), move || {
+        rt.block_on(rt.run(|| 42))
+    });
+    assert_eq!(answer, 42);
+}
+
+#[test]
+fn shutdown_timeout_from_inside_its_own_task_returns_at_once() {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let handle = rt.handle().clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    handle
+        .spawn(async move {
+            let began = std::time::Instant::now();
+            let result = rt.shutdown_timeout(Duration::from_secs(30));
+            tx.send((result, began.elapsed())).unwrap();
+        })
+        .detach();
+    let (result, took) = rx.recv_timeout(Duration::from_secs(10)).expect("no hang");
+    assert_eq!(result, Ok(()));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    wait_until("the runtime shut down", Duration::from_secs(5), || {
+        handle.is_shutdown()
+    });
+}

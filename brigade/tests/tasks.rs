@@ -918,3 +918,35 @@ fn s10_max_blocking_threads_bounds_concurrent_closures() {
         assert_eq!(peak, 2, "closures did not run in parallel at all");
     });
 }
+
+#[test]
+fn s9_yield_lets_a_task_waiting_in_the_injector_run_first() {
+    // One worker. A is running when a foreign thread spawns B (B waits in the injector); A's
+    // first yield must let B run before A continues.
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let log = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (spawned_tx, spawned_rx) = std::sync::mpsc::channel::<()>();
+    let a_log = log.clone();
+    let a = rt.spawn(async move {
+        started_tx.send(()).unwrap();
+        // Block this poll until B has been spawned, so B is surely queued before A yields.
+        spawned_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        for step in 0..5 {
+            a_log.lock().unwrap().push(format!("A{step}"));
+            brigade::yield_now().await;
+        }
+    });
+    started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let b_log = log.clone();
+    let b = rt.spawn(async move { b_log.lock().unwrap().push("B".to_string()) });
+    spawned_tx.send(()).unwrap();
+    rt.block_on(async move {
+        a.await;
+        b.await;
+    });
+    assert_eq!(
+        log.lock().unwrap()[..2],
+        ["A0".to_string(), "B".to_string()]
+    );
+}

@@ -185,11 +185,10 @@ impl Shared {
     }
 
     fn run_blocking_thread(self: Arc<Self>) {
-        if let Some(hook) = &self.config.on_thread_start {
-            hook();
-        }
-        // Inside `run`, `brigade::spawn` reaches this runtime.
+        // Inside `run` (and the hooks), `brigade::spawn` reaches this runtime.
         let _entered = context::enter(crate::runtime::Handle::from_shared(self.clone()));
+        self.config
+            .run_hook(self.config.on_thread_start.as_ref(), "on_thread_start");
         let pool = &self.blocking;
         let mut state = pool.lock();
         loop {
@@ -219,8 +218,7 @@ impl Shared {
         }
         state.threads -= 1;
         drop(state);
-        if let Some(hook) = &self.config.on_thread_stop {
-            hook();
-        }
+        self.config
+            .run_hook(self.config.on_thread_stop.as_ref(), "on_thread_stop");
     }
 }

@@ -48,6 +48,8 @@ struct Core {
     local: Local<Notified>,
     lifo: Option<Notified>,
     tick: u32,
+    /// Set by a yield: the next tick looks at the injector before the local queue.
+    check_injector_first: bool,
     is_searching: bool,
     rng: FastRand,
 }
@@ -94,7 +96,11 @@ pub(super) fn schedule_on_current_worker(
         };
         let should_notify = if is_yield {
             core.local.push_back(task, &shared.injector);
-            true
+            // S9: everything already runnable goes first — including remote work waiting in
+            // the injector, which the next tick checks before the local queue.
+            core.check_injector_first = true;
+            // A lone yielder is not worth waking a sleeper for; it would only be stolen.
+            core.local.len() > 1
         } else {
             match core.lifo.replace(task) {
                 Some(previous) => {
@@ -185,6 +191,7 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker:
             local,
             lifo: None,
             tick: 0,
+            check_injector_first: false,
             is_searching: false,
             rng: FastRand::new(index as u64 + 1),
         }),
@@ -194,16 +201,27 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker:
     };
     // The hooks run inside the runtime, so they may spawn onto it or ask for `Handle::current`.
     CURRENT.with(|current| current.set(&cx));
-    if let Some(hook) = &cx.shared.config.on_thread_start {
-        hook();
-    }
+    // Whatever happens below, CURRENT must not outlive `cx` (declared after it, dropped first).
+    let _clear_current = ClearCurrentOnDrop;
+    cx.shared
+        .config
+        .run_hook(cx.shared.config.on_thread_start.as_ref(), "on_thread_start");
     cx.run();
     cx.exit();
-    if let Some(hook) = &cx.shared.config.on_thread_stop {
-        hook();
-    }
+    cx.shared
+        .config
+        .run_hook(cx.shared.config.on_thread_stop.as_ref(), "on_thread_stop");
     cx.drain_core();
-    CURRENT.with(|current| current.set(ptr::null()));
+}
+
+/// Clears this thread's `CURRENT` when dropped, even during unwinding: a thread-local
+/// destructor that wakes a task later must not reach a worker context that no longer exists.
+struct ClearCurrentOnDrop;
+
+impl Drop for ClearCurrentOnDrop {
+    fn drop(&mut self) {
+        let _ = CURRENT.try_with(|current| current.set(ptr::null()));
+    }
 }
 
 impl WorkerContext {
@@ -224,7 +242,8 @@ impl WorkerContext {
     fn next_task(&self) -> Option<Notified> {
         let mut core = self.core.borrow_mut();
         core.tick = core.tick.wrapping_add(1);
-        if core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
+        let check_injector_first = std::mem::take(&mut core.check_injector_first);
+        if check_injector_first || core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
             // Fairness for remote work: take a batch, not one task. While busy tasks keep the
             // local queue full this check is the injector's only way in, and one task per
             // interval would let a backlog of remote spawns wait for ages.
@@ -289,7 +308,13 @@ impl WorkerContext {
         loop {
             let next = {
                 let mut core = self.core.borrow_mut();
-                let Some(next) = core.lifo.take() else { break };
+                if self.shared.is_shutdown() {
+                    // No task is polled once shutdown has begun; the exit drains the slot.
+                    break;
+                }
+                let Some(next) = core.lifo.take() else {
+                    break;
+                };
                 if polls > MAX_LIFO_POLLS_PER_TICK {
                     // Two tasks waking each other would otherwise keep this worker forever:
                     // send the next one behind the queued tasks, and let others steal it.

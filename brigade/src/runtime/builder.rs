@@ -124,6 +124,23 @@ pub(crate) struct Config {
     pub(crate) blocking_keep_alive: Duration,
 }
 
+impl Config {
+    /// Runs a thread hook, catching its panic: a broken hook is reported, and the thread goes
+    /// on with its work (a worker that died here would leave the pool short, and shutdown
+    /// waiting for it forever).
+    pub(crate) fn run_hook(&self, hook: Option<&Hook>, which: &str) {
+        let Some(hook) = hook else { return };
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook())) {
+            let thread = std::thread::current();
+            eprintln!(
+                "brigade: the {which} hook panicked on thread {:?}: {}; the thread carries on",
+                thread.name().unwrap_or("<unnamed>"),
+                panic_message(payload.as_ref())
+            );
+        }
+    }
+}
+
 /// Configures and starts a [`Runtime`].
 ///
 /// ```
@@ -189,13 +206,15 @@ impl Builder {
         self
     }
 
-    /// Runs on each thread the runtime starts, before it takes any work.
+    /// Runs on each thread the runtime starts, before it takes any work, inside the runtime
+    /// (`Handle::current()` works). A panic in it is reported and the thread carries on.
     pub fn on_thread_start(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
         self.on_thread_start = Some(Arc::new(hook));
         self
     }
 
-    /// Runs on each thread the runtime starts, just before it exits.
+    /// Runs on each thread the runtime starts, just before it exits. A panic in it is
+    /// reported.
     pub fn on_thread_stop(mut self, hook: impl Fn() + Send + Sync + 'static) -> Self {
         self.on_thread_stop = Some(Arc::new(hook));
         self

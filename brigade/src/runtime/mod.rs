@@ -145,13 +145,21 @@ impl Runtime {
     /// A worker can only stop between polls, so a task blocking inside a poll (a
     /// `std::thread::sleep`, blocking I/O — work that belongs in [`run`]) holds shutdown up.
     /// Past the timeout this gives up waiting: the stuck workers are left to finish on their
-    /// own and drop the remaining futures when they do.
+    /// own and drop the remaining futures when they do. Called from inside one of this
+    /// runtime's own tasks, it starts the shutdown and returns at once (its own worker can only
+    /// stop after the current poll).
     ///
     /// # Errors
     /// [`ShutdownTimedOut`] if some workers were still busy when the timeout passed.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Result<(), ShutdownTimedOut> {
         let shared = &self.handle.shared;
         shared.begin_shutdown();
+        if pool::with_current_worker_pool(|pool| pool.is_some_and(|p| Arc::ptr_eq(p, shared))) {
+            // Called from one of this runtime's own tasks: this worker cannot stop while we
+            // wait here, so waiting would only ever time out. As with drop, the shutdown
+            // completes when the current poll returns.
+            return Ok(());
+        }
         if !shared.wait_for_shutdown(timeout) {
             let busy_workers = shared.workers_still_running();
             // Detach the threads: dropping a JoinHandle does not wait.
