@@ -101,6 +101,14 @@ fn workload(rt: &Runtime, rounds: usize) {
             // A blocking closure.
             assert_eq!(brigade::run(move || i * 2).await, i * 2);
             assert_eq!(joined.await.len(), 4);
+            // Combinators: child wakers handed to tasks and kept past completion.
+            let parts = (0..4).map(|j| brigade::spawn(async move { j * i }));
+            assert_eq!(brigade::when_all(parts).await.len(), 4);
+            let racers = [
+                brigade::spawn(pending::<usize>()),
+                brigade::spawn(async { 1 }),
+            ];
+            assert_eq!(brigade::when_any(racers).await, (1, 1));
         }
         // Tasks that never finish: the runtime's shutdown must free them.
         for _ in 0..rounds {

@@ -1,27 +1,32 @@
 //! Which children of a combinator were woken: lets `when_all` / `when_any` re-poll only those,
 //! so awaiting N futures costs O(N) polls in total instead of O(N) per wake-up.
 //!
-//! Each child gets its own waker that records its index and wakes the parent.
+//! Each child gets its own waker that records its index and wakes the parent. All the child
+//! wakers point into one shared allocation (a slot per child), so a set of N children costs a
+//! constant number of allocations, not N.
 //!
 //! # Invariants
-//! - An index is in the ready list at most once (`queued` flags dedupe repeated wakes).
+//! - An index is in the ready list at most once (each slot's `queued` flag dedupes wakes).
 //! - A wake that arrives while the parent polls is never lost: the index stays listed and the
 //!   parent's waker is woken again.
+//! - A child waker holds one strong count of the shared allocation; a borrowed one (lent
+//!   during a poll) holds none and lives no longer than the `ReadySet` that lends it.
 
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, RawWaker, RawWakerVTable, Waker};
 
 pub(crate) struct ReadySet {
     shared: Arc<Shared>,
-    child_wakers: Box<[Waker]>,
     /// A spare buffer swapped with the shared list, so draining does not allocate.
     spare: Vec<usize>,
 }
 
 struct Shared {
     state: Mutex<ReadyState>,
-    queued: Box<[AtomicBool]>,
+    children: Box<[ChildSlot]>,
 }
 
 struct ReadyState {
@@ -29,53 +34,99 @@ struct ReadyState {
     parent: Option<Waker>,
 }
 
-struct ChildWaker {
+/// What a child's waker points at.
+struct ChildSlot {
     index: usize,
-    shared: Arc<Shared>,
+    queued: AtomicBool,
+    /// The allocation this slot lives in (set once, right after it is created).
+    shared: *const Shared,
 }
 
-impl Wake for ChildWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
+// SAFETY: `shared` points at the `Shared` that owns this slot, which is Sync; the pointer is
+// only dereferenced while a strong count (or the lending ReadySet) keeps it alive.
+unsafe impl Send for ChildSlot {}
+// SAFETY: as above.
+unsafe impl Sync for ChildSlot {}
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        // AcqRel: the flag orders this wake after the parent's reset of it.
-        if self.shared.queued[self.index].swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let parent = {
-            let mut state = self.shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.ready.push(self.index);
-            state.parent.clone()
-        };
-        if let Some(parent) = parent {
-            parent.wake();
-        }
+static CHILD_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(clone_child, wake_child, wake_child_by_ref, drop_child);
+
+/// # Safety
+/// `data` must be a `ChildSlot` inside a live `Shared`.
+unsafe fn slot<'a>(data: *const ()) -> &'a ChildSlot {
+    // SAFETY: every child waker's data pointer is a slot (see `ReadySet::waker`).
+    unsafe { &*(data as *const ChildSlot) }
+}
+
+unsafe fn clone_child(data: *const ()) -> RawWaker {
+    // SAFETY: the waker being cloned keeps `Shared` alive; the clone takes its own count.
+    unsafe { Arc::increment_strong_count(slot(data).shared) };
+    RawWaker::new(data, &CHILD_VTABLE)
+}
+
+unsafe fn wake_child(data: *const ()) {
+    // SAFETY: this waker owns a count, released right after.
+    unsafe {
+        wake_child_by_ref(data);
+        drop_child(data);
+    }
+}
+
+unsafe fn wake_child_by_ref(data: *const ()) {
+    // SAFETY: the waker keeps `Shared` alive for the duration of the call.
+    let child = unsafe { slot(data) };
+    // AcqRel: the flag orders this wake after the parent's reset of it.
+    if child.queued.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    // SAFETY: as above.
+    let shared = unsafe { &*child.shared };
+    let parent = {
+        let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.ready.push(child.index);
+        state.parent.clone()
+    };
+    if let Some(parent) = parent {
+        parent.wake();
+    }
+}
+
+unsafe fn drop_child(data: *const ()) {
+    // SAFETY: this waker owned one strong count.
+    unsafe { Arc::decrement_strong_count(slot(data).shared) };
+}
+
+/// A child waker lent for one poll: not counted, never dropped.
+pub(crate) struct BorrowedWaker<'a> {
+    waker: ManuallyDrop<Waker>,
+    _set: std::marker::PhantomData<&'a ReadySet>,
+}
+
+impl Deref for BorrowedWaker<'_> {
+    type Target = Waker;
+    fn deref(&self) -> &Waker {
+        &self.waker
     }
 }
 
 impl ReadySet {
     /// A set of `len` children, all initially ready (each must be polled once).
     pub(crate) fn new(len: usize) -> ReadySet {
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|weak| Shared {
             state: Mutex::new(ReadyState {
                 ready: (0..len).collect(),
                 parent: None,
             }),
-            queued: (0..len).map(|_| AtomicBool::new(true)).collect(),
-        });
-        let child_wakers = (0..len)
-            .map(|index| {
-                Waker::from(Arc::new(ChildWaker {
+            children: (0..len)
+                .map(|index| ChildSlot {
                     index,
-                    shared: shared.clone(),
-                }))
-            })
-            .collect();
+                    queued: AtomicBool::new(true),
+                    shared: weak.as_ptr(),
+                })
+                .collect(),
+        });
         ReadySet {
             shared,
-            child_wakers,
             spare: Vec::with_capacity(len),
         }
     }
@@ -94,7 +145,9 @@ impl ReadySet {
             std::mem::swap(&mut taken, &mut state.ready);
         }
         for &index in &taken {
-            self.shared.queued[index].store(false, Ordering::Release);
+            self.shared.children[index]
+                .queued
+                .store(false, Ordering::Release);
         }
         taken
     }
@@ -105,7 +158,16 @@ impl ReadySet {
         self.spare = buffer;
     }
 
-    pub(crate) fn waker(&self, index: usize) -> &Waker {
-        &self.child_wakers[index]
+    /// The waker for child `index`, lent for one poll of that child.
+    pub(crate) fn waker(&self, index: usize) -> BorrowedWaker<'_> {
+        let data = &self.shared.children[index] as *const ChildSlot as *const ();
+        // SAFETY: the vtable upholds the RawWaker contract for slot pointers; this waker holds
+        // no count and is never dropped (ManuallyDrop), and `self` keeps `Shared` alive for
+        // as long as it is borrowed. Clones take their own count.
+        let waker = unsafe { Waker::from_raw(RawWaker::new(data, &CHILD_VTABLE)) };
+        BorrowedWaker {
+            waker: ManuallyDrop::new(waker),
+            _set: std::marker::PhantomData,
+        }
     }
 }

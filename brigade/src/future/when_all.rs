@@ -102,7 +102,8 @@ impl<F: Future> Future for WhenAll<F> {
             };
             // SAFETY: see above; the future stays where it is until it is dropped in place.
             let future = unsafe { Pin::new_unchecked(future) };
-            let mut child_cx = Context::from_waker(this.ready.waker(index));
+            let child_waker = this.ready.waker(index);
+            let mut child_cx = Context::from_waker(&child_waker);
             match catch_unwind(AssertUnwindSafe(|| future.poll(&mut child_cx))) {
                 Ok(Poll::Pending) => continue,
                 Ok(Poll::Ready(output)) => this.slots[index] = Slot::Done(output),

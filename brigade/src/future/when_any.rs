@@ -61,7 +61,8 @@ impl<F: Future> Future for WhenAny<F> {
             };
             // SAFETY: see above.
             let future = unsafe { Pin::new_unchecked(future) };
-            let mut child_cx = Context::from_waker(this.ready.waker(index));
+            let child_waker = this.ready.waker(index);
+            let mut child_cx = Context::from_waker(&child_waker);
             // A panic here propagates: the first input to finish did so by panicking.
             if let Poll::Ready(output) = future.poll(&mut child_cx) {
                 finished = Some((index, output));

@@ -66,7 +66,10 @@ pub(crate) struct Cell<F: Future, S> {
 /// # Safety (all entries)
 /// The pointer must be the header of a live cell built with this very vtable. `run`,
 /// `schedule`, `drop_join_handle` and `shutdown` consume one reference the caller owns (a queue
-/// entry, the handle's, or the owned list's); `dealloc` requires that no reference is left;
+/// entry, the handle's, or the owned list's). `schedule` additionally needs the caller to hold
+/// a second reference until it returns: the scheduler it calls lives inside the cell, and once
+/// the entry is queued another thread may run the task to completion and free it.
+/// `dealloc` requires that no reference is left;
 /// `try_read_output` requires the join handle's reference and a `dst` of the cell's output type.
 pub(crate) struct Vtable {
     /// Polls (or cancels) a task whose queue entry the caller hands over.
@@ -160,6 +163,7 @@ impl RawTask {
     }
 
     /// Hands a fresh queue entry (already counted in the state word) to the task's scheduler.
+    /// The caller must hold a reference of its own across the call (see [`Vtable`]).
     pub(crate) fn schedule(self) {
         // SAFETY: the caller created the queue entry's reference; `schedule` consumes it.
         unsafe { (self.header().vtable.schedule)(self.ptr) }

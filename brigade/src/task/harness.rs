@@ -88,9 +88,12 @@ where
         Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
             TransitionToIdle::Idle => {}
             TransitionToIdle::Requeue => {
-                // SAFETY: the runner's reference became the queue entry (state.rs).
+                // SAFETY: the transition counted a reference for the new queue entry.
                 let task = unsafe { Notified::from_raw(RawTask::from_header(ptr)) };
                 cell.scheduler.yield_now(task);
+                // Only now may the runner let go: until `yield_now` returned, this thread was
+                // reading `cell.scheduler` while another worker could be running the task.
+                RawTask::from_header(ptr).drop_reference();
             }
             // SAFETY: the state word says that was the last reference.
             TransitionToIdle::Dealloc => unsafe { dealloc::<F, S>(ptr) },

@@ -81,7 +81,8 @@ pub(crate) enum TransitionToRunning {
 pub(crate) enum TransitionToIdle {
     /// Parked until a waker fires; the runner's reference was released.
     Idle,
-    /// Woken during the poll: the runner's reference becomes a queue entry; re-queue it.
+    /// Woken during the poll: a new reference was counted for the queue entry; re-queue it,
+    /// then drop the runner's reference (it keeps the cell alive while the scheduler runs).
     Requeue,
     /// Idle and that was the last reference: free the cell.
     Dealloc,
@@ -95,7 +96,7 @@ pub(crate) enum TransitionToIdle {
 pub(crate) enum TransitionToNotified {
     /// Nothing: the task is already queued, running, or complete.
     DoNothing,
-    /// The task was idle: submit the new queue entry to the scheduler.
+    /// The task was idle: submit the new queue entry (already counted) to the scheduler.
     Submit,
     /// Nothing to schedule, and the waker held the last reference: free the cell.
     Dealloc,
@@ -172,7 +173,11 @@ impl State {
             s.unset(RUNNING);
             if s.is_notified() {
                 // Woken while running: the waker did not enqueue (the task was RUNNING), so the
-                // runner's reference turns into the queue entry.
+                // runner enqueues it, with a reference of the entry's own. The runner keeps its
+                // reference until the scheduler call returns: once queued, another worker may
+                // run the task to completion and free it while this thread is still inside the
+                // scheduler, reading the scheduler out of the cell.
+                s.ref_inc();
                 return (TransitionToIdle::Requeue, Some(s));
             }
             s.ref_dec();
@@ -214,8 +219,10 @@ impl State {
                 };
                 (action, Some(s))
             } else {
-                // Idle: the waker's reference becomes the queue entry.
+                // Idle: count a reference for the queue entry. The waker keeps its own until the
+                // scheduler call returns (see `transition_to_idle` for why), then drops it.
                 s.set(NOTIFIED);
+                s.ref_inc();
                 (TransitionToNotified::Submit, Some(s))
             }
         })
@@ -437,9 +444,10 @@ mod tests {
         assert_eq!(state.transition_to_idle(), TransitionToIdle::Requeue);
         assert_eq!(
             state.load().ref_count(),
-            3,
-            "the runner's reference became the entry"
+            4,
+            "a new entry; the runner still holds its own"
         );
+        assert!(!state.ref_dec(), "the runner lets go after queueing");
     }
 
     #[test]

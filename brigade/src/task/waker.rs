@@ -33,8 +33,12 @@ unsafe fn clone(data: *const ()) -> RawWaker {
 unsafe fn wake(data: *const ()) {
     let task = raw(data);
     match task.state().transition_to_notified_by_val() {
-        // The waker's reference became the queue entry.
-        TransitionToNotified::Submit => task.schedule(),
+        // A reference was counted for the queue entry; the waker's own keeps the cell alive
+        // while the scheduler (which lives in the cell) runs, and goes only after.
+        TransitionToNotified::Submit => {
+            task.schedule();
+            task.drop_reference();
+        }
         TransitionToNotified::DoNothing => {}
         // SAFETY: the state word says that was the last reference.
         TransitionToNotified::Dealloc => unsafe {
