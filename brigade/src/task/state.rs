@@ -14,6 +14,10 @@
 //!   that is running it. A task is never in two queues at once.
 //! - Each reference (waker, queue entry, join handle, owned-list entry) counts [`REF_ONE`]; the
 //!   cell is freed when the count reaches zero, never before.
+//! - Whoever hands a task to its scheduler keeps a reference of its own until that call
+//!   returns: the scheduler lives in the cell, and a queued task can be run to completion and
+//!   freed by another worker at once. So a queue entry is always a *new* reference, never the
+//!   caller's own passed along.
 
 use std::fmt;
 
