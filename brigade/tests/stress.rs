@@ -162,3 +162,101 @@ fn spawn_storm_from_every_direction_completes() {
         assert_eq!(rt.metrics().alive_tasks, 0);
     });
 }
+
+/// A child of `when_all` whose re-poll only *loads* its source, woken from another thread
+/// while the parent is polling it: that wake must never be taken for a duplicate and lost.
+/// (With a plain store resetting the child's "queued" flag, about 1 round in 4 000 lost it.)
+#[test]
+fn when_all_never_loses_a_wake_that_races_the_childs_poll() {
+    use std::sync::atomic::AtomicU64;
+    use std::task::Wake;
+
+    struct ParentFlag(AtomicBool);
+    impl Wake for ParentFlag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    /// Pending forever; records the value it saw and keeps its first waker.
+    struct LoadOnly {
+        source: Arc<AtomicU64>,
+        seen: Arc<AtomicU64>,
+        polls: Arc<AtomicU64>,
+        waker: Arc<Mutex<Option<Waker>>>,
+    }
+    impl Future for LoadOnly {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.seen
+                .store(self.source.load(Ordering::SeqCst), Ordering::Relaxed);
+            self.polls.fetch_add(1, Ordering::Relaxed);
+            self.waker
+                .lock()
+                .unwrap()
+                .get_or_insert_with(|| cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    watchdog("lost-wake race", Duration::from_secs(120), || {
+        let rounds: u64 = 200_000;
+        let source = Arc::new(AtomicU64::new(0));
+        let seen = Arc::new(AtomicU64::new(0));
+        let polls = Arc::new(AtomicU64::new(0));
+        let child_waker = Arc::new(Mutex::new(None));
+        let child = LoadOnly {
+            source: source.clone(),
+            seen: seen.clone(),
+            polls: polls.clone(),
+            waker: child_waker.clone(),
+        };
+        let mut all = Box::pin(brigade::when_all([child]));
+        let parent = Arc::new(ParentFlag(AtomicBool::new(false)));
+        let parent_waker = Waker::from(parent.clone());
+        let mut cx = Context::from_waker(&parent_waker);
+        assert!(all.as_mut().poll(&mut cx).is_pending());
+        let waker = child_waker.lock().unwrap().clone().unwrap();
+
+        let go = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicU64::new(0));
+        let waking = {
+            let (source, go, done, waker) =
+                (source.clone(), go.clone(), done.clone(), waker.clone());
+            std::thread::spawn(move || {
+                for round in 1..=rounds {
+                    while go.load(Ordering::Acquire) != round {
+                        std::hint::spin_loop();
+                    }
+                    for _ in 0..(round * 7 % 48) {
+                        std::hint::spin_loop();
+                    }
+                    source.store(round, Ordering::SeqCst);
+                    waker.wake_by_ref();
+                    done.store(round, Ordering::Release);
+                }
+            })
+        };
+        let mut lost = 0;
+        for round in 1..=rounds {
+            waker.wake_by_ref(); // listed, so the next parent poll polls the child
+            parent.0.store(false, Ordering::SeqCst);
+            go.store(round, Ordering::Release);
+            for _ in 0..(round * 13 % 48) {
+                std::hint::spin_loop();
+            }
+            assert!(all.as_mut().poll(&mut cx).is_pending());
+            while done.load(Ordering::Acquire) != round {
+                std::hint::spin_loop();
+            }
+            let saw_stale = seen.load(Ordering::Relaxed) < round;
+            let before = polls.load(Ordering::Relaxed);
+            assert!(all.as_mut().poll(&mut cx).is_pending());
+            let repolled = polls.load(Ordering::Relaxed) > before;
+            if saw_stale && !parent.0.load(Ordering::SeqCst) && !repolled {
+                lost += 1;
+            }
+        }
+        waking.join().unwrap();
+        assert_eq!(lost, 0, "{lost} wake-ups lost in {rounds} rounds");
+    });
+}

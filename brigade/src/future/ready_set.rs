@@ -75,7 +75,7 @@ unsafe fn wake_child(data: *const ()) {
 unsafe fn wake_child_by_ref(data: *const ()) {
     // SAFETY: the waker keeps `Shared` alive for the duration of the call.
     let child = unsafe { slot(data) };
-    // AcqRel: the flag orders this wake after the parent's reset of it.
+    // AcqRel, pairing with the parent's swap in `take_ready`: one of the two sees the other.
     if child.queued.swap(true, Ordering::AcqRel) {
         return;
     }
@@ -145,9 +145,15 @@ impl ReadySet {
             std::mem::swap(&mut taken, &mut state.ready);
         }
         for &index in &taken {
+            // A swap, not a store: the child's waker also swaps this flag, so the two are
+            // totally ordered. Either its swap comes first — and this AcqRel swap acquires
+            // everything the waking side did, so the coming poll sees it — or ours does, and
+            // the waker sees `false` and lists the child again. With a plain store, a wake
+            // during the poll could read the stale `true`, be taken for a duplicate, and be
+            // lost while the poll missed its cause (a reviewer's stress test lost 804 in 3M).
             self.shared.children[index]
                 .queued
-                .store(false, Ordering::Release);
+                .swap(false, Ordering::AcqRel);
         }
         taken
     }

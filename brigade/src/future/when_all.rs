@@ -97,18 +97,34 @@ impl<F: Future> Future for WhenAll<F> {
         let this = unsafe { self.get_unchecked_mut() };
         let ready = this.ready.take_ready(cx);
         for &index in &ready {
-            let Slot::Pending(future) = &mut this.slots[index] else {
+            let slot = &mut this.slots[index];
+            if !matches!(slot, Slot::Pending(_)) {
                 continue;
-            };
-            // SAFETY: see above; the future stays where it is until it is dropped in place.
-            let future = unsafe { Pin::new_unchecked(future) };
+            }
             let child_waker = this.ready.waker(index);
             let mut child_cx = Context::from_waker(&child_waker);
-            match catch_unwind(AssertUnwindSafe(|| future.poll(&mut child_cx))) {
-                Ok(Poll::Pending) => continue,
-                Ok(Poll::Ready(output)) => this.slots[index] = Slot::Done(output),
+            // The poll and, when it is ready, the drop of the finished future both happen
+            // inside the catch: a panic in either is this input's panic, and never unwinds
+            // past the other inputs.
+            let finished = catch_unwind(AssertUnwindSafe(|| {
+                let Slot::Pending(future) = &mut *slot else {
+                    unreachable!()
+                };
+                // SAFETY: see above; the future stays where it is until dropped in place.
+                let future = unsafe { Pin::new_unchecked(future) };
+                match future.poll(&mut child_cx) {
+                    Poll::Pending => false,
+                    Poll::Ready(output) => {
+                        *slot = Slot::Done(output);
+                        true
+                    }
+                }
+            }));
+            match finished {
+                Ok(false) => continue,
+                Ok(true) => {}
                 Err(payload) => {
-                    this.slots[index] = Slot::Panicked;
+                    *slot = Slot::Panicked;
                     this.panics.push(payload);
                 }
             }

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -63,22 +64,31 @@ impl<F: Future> Future for WhenAny<F> {
             let future = unsafe { Pin::new_unchecked(future) };
             let child_waker = this.ready.waker(index);
             let mut child_cx = Context::from_waker(&child_waker);
-            // A panic here propagates: the first input to finish did so by panicking.
-            if let Poll::Ready(output) = future.poll(&mut child_cx) {
-                finished = Some((index, output));
-                break;
+            match catch_unwind(AssertUnwindSafe(|| future.poll(&mut child_cx))) {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(output)) => {
+                    finished = Some(Ok((index, output)));
+                    break;
+                }
+                // The first input to finish did so by panicking.
+                Err(payload) => {
+                    finished = Some(Err(payload));
+                    break;
+                }
             }
         }
         this.ready.recycle(ready);
+        let Some(finished) = finished else {
+            return Poll::Pending;
+        };
+        // Finished either way: drop every input now (losers and the panicked one), so a poll
+        // after this finds nothing to run.
+        for input in this.inputs.iter_mut() {
+            *input = None;
+        }
         match finished {
-            Some(result) => {
-                // Drop the losers now rather than when the WhenAny is dropped.
-                for input in this.inputs.iter_mut() {
-                    *input = None;
-                }
-                Poll::Ready(result)
-            }
-            None => Poll::Pending,
+            Ok(result) => Poll::Ready(result),
+            Err(payload) => resume_unwind(payload),
         }
     }
 }
