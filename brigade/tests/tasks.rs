@@ -938,15 +938,20 @@ fn s9_yield_lets_a_task_waiting_in_the_injector_run_first() {
         }
     });
     started_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    let b_log = log.clone();
-    let b = rt.spawn(async move { b_log.lock().unwrap().push("B".to_string()) });
+    let others: Vec<_> = (0..5)
+        .map(|i| {
+            let b_log = log.clone();
+            rt.spawn(async move { b_log.lock().unwrap().push(format!("B{i}")) })
+        })
+        .collect();
     spawned_tx.send(()).unwrap();
     rt.block_on(async move {
         a.await;
-        b.await;
+        when_all(others).await;
     });
+    // Every task that was ready when A yielded ran before A's next step.
     assert_eq!(
-        log.lock().unwrap()[..2],
-        ["A0".to_string(), "B".to_string()]
+        log.lock().unwrap()[..7],
+        ["A0", "B0", "B1", "B2", "B3", "B4", "A1"].map(String::from)
     );
 }

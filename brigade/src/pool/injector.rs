@@ -145,6 +145,24 @@ impl Injector {
         Some(first)
     }
 
+    /// Moves up to `max` tasks, in queue order, into `into` under one lock.
+    pub(crate) fn move_batch(
+        &self,
+        max: usize,
+        into: impl FnOnce(&mut dyn ExactSizeIterator<Item = Notified>),
+    ) {
+        if self.is_empty() || max == 0 {
+            return;
+        }
+        let mut queue = self.lock();
+        let remaining = max.min(queue.len);
+        into(&mut Batch {
+            queue: &mut queue,
+            remaining,
+        });
+        self.len.store(queue.len, Ordering::SeqCst);
+    }
+
     /// Refuses later pushes and gives back what was queued.
     pub(crate) fn close(&self) -> Vec<Notified> {
         let mut queue = self.lock();

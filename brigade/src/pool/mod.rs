@@ -67,10 +67,15 @@ pub(crate) struct Shared {
     unhandled_panics: AtomicU64,
 }
 
+/// Aligned to two cache lines so one worker's counters never share a line with its
+/// neighbour's (they are written on every task run).
+#[repr(align(128))]
 struct Remote {
     stealer: local_queue::Stealer<Notified>,
     unparker: park::Unparker,
     metrics: WorkerMetrics,
+    /// Set when the worker has left its loop (shutdown); until then it may be stuck in a poll.
+    stopped: AtomicBool,
 }
 
 /// Counters a worker keeps about itself. Only the owning worker writes them (load + store, no
@@ -180,9 +185,12 @@ impl Shared {
         *swept
     }
 
-    /// Workers that have not stopped yet.
-    pub(crate) fn workers_still_running(&self) -> usize {
-        self.workers_running.load(Ordering::Acquire)
+    /// The thread names of the workers that have not left their loop yet.
+    pub(crate) fn busy_worker_names(&self) -> Vec<String> {
+        (0..self.remotes.len())
+            .filter(|&index| !self.remotes[index].stopped.load(Ordering::Acquire))
+            .map(|index| (self.config.thread_name)(index))
+            .collect()
     }
 
     pub(crate) fn num_workers(&self) -> usize {

@@ -48,8 +48,6 @@ struct Core {
     local: Local<Notified>,
     lifo: Option<Notified>,
     tick: u32,
-    /// Set by a yield: the next tick looks at the injector before the local queue.
-    check_injector_first: bool,
     is_searching: bool,
     rng: FastRand,
 }
@@ -95,10 +93,11 @@ pub(super) fn schedule_on_current_worker(
             return Err(task);
         };
         let should_notify = if is_yield {
+            // S9: everything already runnable runs before the yielder — the local queue, and
+            // this worker's share of remote work waiting in the injector, which joins the
+            // local queue ahead of the yielder.
+            cx.move_injector_share_to_local(&mut core, 1);
             core.local.push_back(task, &shared.injector);
-            // S9: everything already runnable goes first — including remote work waiting in
-            // the injector, which the next tick checks before the local queue.
-            core.check_injector_first = true;
             // A lone yielder is not worth waking a sleeper for; it would only be stolen.
             core.local.len() > 1
         } else {
@@ -134,6 +133,7 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
             stealer,
             unparker,
             metrics: WorkerMetrics::default(),
+            stopped: AtomicBool::new(false),
         });
     }
     let shared = Arc::new(Shared {
@@ -191,7 +191,6 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker:
             local,
             lifo: None,
             tick: 0,
-            check_injector_first: false,
             is_searching: false,
             rng: FastRand::new(index as u64 + 1),
         }),
@@ -242,8 +241,7 @@ impl WorkerContext {
     fn next_task(&self) -> Option<Notified> {
         let mut core = self.core.borrow_mut();
         core.tick = core.tick.wrapping_add(1);
-        let check_injector_first = std::mem::take(&mut core.check_injector_first);
-        if check_injector_first || core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
+        if core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
             // Fairness for remote work: take a batch, not one task. While busy tasks keep the
             // local queue full this check is the injector's only way in, and one task per
             // interval would let a backlog of remote spawns wait for ages.
@@ -263,16 +261,29 @@ impl WorkerContext {
     /// Takes a fair share of the injector (its length over the worker count, capped by half a
     /// local queue): one to run now, the rest into the local queue.
     fn pull_injector_batch(&self, core: &mut Core) -> Option<Notified> {
-        let injector = &self.shared.injector;
-        if injector.is_empty() {
-            return None;
-        }
-        let fair_share = injector.len() / self.shared.num_workers() + 1;
-        let max = fair_share
-            .min(core.local.remaining_slots())
-            .min(LOCAL_QUEUE_CAPACITY / 2);
+        let max = self.injector_share(core, 0);
         let local = &mut core.local;
-        injector.pop_batch(max.max(1), |rest| local.push_back_batch(rest))
+        self.shared
+            .injector
+            .pop_batch(max.max(1), |rest| local.push_back_batch(rest))
+    }
+
+    /// Moves this worker's share of the injector to the back of its local queue, keeping
+    /// `keep_free` slots free.
+    fn move_injector_share_to_local(&self, core: &mut Core, keep_free: usize) {
+        let max = self.injector_share(core, keep_free);
+        let local = &mut core.local;
+        self.shared
+            .injector
+            .move_batch(max, |batch| local.push_back_batch(batch));
+    }
+
+    /// A fair share of the injector: its length over the worker count, capped by half a local
+    /// queue and by the room left in ours (minus `keep_free`).
+    fn injector_share(&self, core: &Core, keep_free: usize) -> usize {
+        let fair_share = self.shared.injector.len() / self.shared.num_workers() + 1;
+        let room = core.local.remaining_slots().saturating_sub(keep_free);
+        fair_share.min(room).min(LOCAL_QUEUE_CAPACITY / 2)
     }
 
     /// Step 3: become a searcher (unless half the pool already is) and steal.
@@ -376,6 +387,9 @@ impl WorkerContext {
     /// Leaving the loop at shutdown: drop queued entries; the last worker out drops every
     /// future still alive, then drops any entries that sweep produced here.
     fn exit(&self) {
+        self.shared.remotes[self.index]
+            .stopped
+            .store(true, Ordering::Release);
         self.drain_core();
         let previous = self.shared.workers_running.fetch_sub(1, Ordering::AcqRel);
         if previous == 1 {

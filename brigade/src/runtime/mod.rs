@@ -156,13 +156,13 @@ impl Runtime {
         shared.begin_shutdown();
         if pool::with_current_worker_pool(|pool| pool.is_some_and(|p| Arc::ptr_eq(p, shared))) {
             // Called from one of this runtime's own tasks: this worker cannot stop while we
-            // wait here, so waiting would only ever time out. As with drop, the shutdown
-            // completes when the current poll returns.
+            // wait here, so waiting would only ever time out. Detach the threads (dropping a
+            // JoinHandle does not wait); the shutdown completes when the current poll returns.
+            self.threads.clear();
             return Ok(());
         }
         if !shared.wait_for_shutdown(timeout) {
-            let busy_workers = shared.workers_still_running();
-            // Detach the threads: dropping a JoinHandle does not wait.
+            let busy_workers = shared.busy_worker_names();
             self.threads.clear();
             return Err(ShutdownTimedOut {
                 busy_workers,
@@ -176,8 +176,8 @@ impl Runtime {
 /// [`Runtime::shutdown_timeout`] gave up waiting for busy workers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownTimedOut {
-    /// Workers still inside a poll when the timeout passed.
-    pub busy_workers: usize,
+    /// The thread names of the workers still inside a poll when the timeout passed.
+    pub busy_workers: Vec<String>,
     /// The timeout that passed.
     pub timeout: Duration,
 }
@@ -186,10 +186,11 @@ impl fmt::Display for ShutdownTimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "runtime shutdown timed out after {:?}: {} worker(s) still busy inside a poll. A task \
-             is blocking its worker (std::thread::sleep, blocking I/O, a long computation); \
-             move that work into brigade::run",
-            self.timeout, self.busy_workers
+            "runtime shutdown timed out after {:?}: {} still busy inside a poll. A task is \
+             blocking its worker (std::thread::sleep, blocking I/O, a long computation); move \
+             that work into brigade::run",
+            self.timeout,
+            self.busy_workers.join(", ")
         )
     }
 }
