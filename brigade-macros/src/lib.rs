@@ -1,4 +1,4 @@
-//! Attribute macros for the [brigade] async runtime.
+//! Attribute macros for the `brigade` async runtime.
 //!
 //! Use them through the `brigade` crate, which re-exports them:
 //! `#[brigade::main]` and `#[brigade::test]`. Both turn an `async fn` into a
@@ -71,8 +71,6 @@
 //! The function must be an `async fn` without parameters and without
 //! generic parameters. Its attributes, visibility and return type are kept,
 //! so `-> Result<(), E>` and `?` inside the body work as in any `fn`.
-//!
-//! [brigade]: https://example.invalid/brigade
 #![deny(missing_docs)]
 
 use proc_macro::TokenStream;

@@ -20,7 +20,7 @@
 //!
 //! | module | seed section | .NET concept |
 //! |---|---|---|
-//! | [`pool`](crate::Runtime) (private) | 2. a simple thread pool | `ThreadPool` |
+//! | `pool` (private; its face is [`Runtime`]) | 2. a simple thread pool | `ThreadPool` |
 //! | [`task`] | 3, 6, 7, 9. tasks, state machines, builders | `Task<T>`, `AsyncTaskMethodBuilder`, `TaskCompletionSource` |
 //! | [`future`] | 10, 11. best practices, advanced | `Task.WhenAll`, `Task.WhenAny`, `Task.Yield` |
 //! | [`runtime`] | 2, 13D | the pool's front door, `Task.Run`, sync-over-async |
@@ -38,7 +38,9 @@ pub mod task;
 
 pub use brigade_macros::{main, test};
 pub use future::{when_all, when_any, yield_now};
-pub use runtime::{block_on, run, spawn, spawn_named, Builder, Handle, Runtime, SpawnError};
+pub use runtime::{
+    block_on, run, spawn, spawn_named, Builder, Handle, Runtime, SpawnError, UnhandledPanic,
+};
 pub use task::{Promise, Task, TaskError};
 
 /// The README's examples, compiled and run as doc tests so the README stays true.

@@ -1,8 +1,10 @@
 //! The concurrency facade: std's atomics, cells and threads normally, loom's under `cfg(loom)`.
 //!
-//! Every piece of brigade where two threads meet (the task state word, the run queues, parking)
-//! takes its primitives from here, never from `std` directly, so the same code can be
-//! model-checked by [loom](https://docs.rs/loom) with `RUSTFLAGS="--cfg loom"`.
+//! The lock-free pieces where two threads meet — the task state word, the local run queue, the
+//! parker, the idle/notify protocol, the combinators' child-wake flags — take their primitives
+//! from here rather than from `std`, so the same code is model-checked by
+//! [loom](https://docs.rs/loom) with `RUSTFLAGS="--cfg loom"`. Plain mutex-protected
+//! bookkeeping (the owned-task list, the blocking pool, counters) uses `std` directly.
 //!
 //! `UnsafeCell` is wrapped so both builds share loom's closure-based API (`with`, `with_mut`):
 //! under loom every access is tracked and a racy one fails the model.

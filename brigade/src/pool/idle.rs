@@ -3,8 +3,9 @@
 //! Waking a parked thread costs microseconds, so the pool wakes one only when nobody is already
 //! *searching* (a worker out of local work, looking in other queues). A worker that finds work
 //! while searching wakes the next sleeper if it was the last searcher, so a burst of tasks fans
-//! out one worker at a time; at most half the workers search at once, so an idle pool does not
-//! burn every core stealing from itself.
+//! out one worker at a time; a worker may start searching only while fewer than half the
+//! workers are (so about half at most, ⌈n/2⌉), and an idle pool does not burn every core
+//! stealing from itself.
 //!
 //! # Invariants
 //! - `num_unparked` counts workers not in `sleepers`; `num_searching <= num_unparked`.

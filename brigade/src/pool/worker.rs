@@ -3,10 +3,14 @@
 //! work-stealing scheduler's order of places to look.
 //!
 //! Each iteration is one *tick*:
-//! 1. every [`GLOBAL_QUEUE_INTERVAL`] ticks, the injector first (fairness for remote work);
-//! 2. the local queue, else a batch from the injector;
+//! 1. every [`GLOBAL_QUEUE_INTERVAL`] ticks, a batch from the injector first (fairness for
+//!    remote work);
+//! 2. the LIFO slot, then the local queue, else a batch from the injector;
 //! 3. else become a *searcher* and steal half of a random victim's queue;
 //! 4. else park until woken.
+//!
+//! A yield puts the task at the back of the local queue, behind this worker's share of the
+//! injector, so everything already runnable goes first (S9).
 //!
 //! Running a task is followed by running what it put in the LIFO slot, up to
 //! [`MAX_LIFO_POLLS_PER_TICK`] times.

@@ -180,7 +180,8 @@ impl Default for Builder {
 
 impl Builder {
     /// A builder with the defaults: one worker per available core, threads named
-    /// `brigade-worker-{i}`, the platform's default stack size, up to 512 blocking threads.
+    /// `brigade-worker-{i}`, Rust's default thread stack size (2 MiB, or `RUST_MIN_STACK`), up
+    /// to 512 blocking threads.
     pub fn new() -> Builder {
         Builder::default()
     }

@@ -1,6 +1,6 @@
 //! Always-on counters: a snapshot of what the pool is doing, readable from any thread at any
-//! time, with no build flag. Workers keep their own counters (no shared cache line is written
-//! on the hot path); a snapshot reads them all.
+//! time, with no build flag. Workers keep their own counters, each on its own cache lines, so
+//! counting never makes two workers fight over a line; a snapshot reads them all.
 
 use std::sync::atomic::Ordering::Relaxed;
 

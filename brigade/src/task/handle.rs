@@ -75,7 +75,8 @@ impl<T> Task<T> {
     /// The request is made at once, when `cancel` is called, even if the returned future is
     /// never awaited. The task's future is dropped at its next opportunity — never in the middle
     /// of a poll, and on the task's own scheduler. The outcome is `Err(TaskError::Cancelled)`
-    /// if the cancellation took effect, or `Ok(output)` if the task had already finished.
+    /// if the cancellation took effect, or `Ok(output)` if the task finished first (already
+    /// done, or its poll in progress at that moment returned the output).
     pub fn cancel(self) -> Join<T> {
         if self.raw.state().transition_to_cancel_requested() {
             // The task was idle: it now has a queue entry and must be run to be cancelled.
