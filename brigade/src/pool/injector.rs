@@ -136,12 +136,7 @@ impl Injector {
         }
         let mut queue = self.lock();
         let first = queue.pop_front()?;
-        let remaining = (max - 1).min(queue.len);
-        rest(&mut Batch {
-            queue: &mut queue,
-            remaining,
-        });
-        self.len.store(queue.len, Ordering::SeqCst);
+        self.move_locked(&mut queue, max - 1, rest);
         Some(first)
     }
 
@@ -154,12 +149,17 @@ impl Injector {
         if self.is_empty() || max == 0 {
             return;
         }
-        let mut queue = self.lock();
+        self.move_locked(&mut self.lock(), max, into);
+    }
+
+    fn move_locked(
+        &self,
+        queue: &mut Queue,
+        max: usize,
+        into: impl FnOnce(&mut dyn ExactSizeIterator<Item = Notified>),
+    ) {
         let remaining = max.min(queue.len);
-        into(&mut Batch {
-            queue: &mut queue,
-            remaining,
-        });
+        into(&mut Batch { queue, remaining });
         self.len.store(queue.len, Ordering::SeqCst);
     }
 

@@ -275,6 +275,9 @@ impl WorkerContext {
     /// Moves this worker's share of the injector to the back of its local queue, keeping
     /// `keep_free` slots free.
     fn move_injector_share_to_local(&self, core: &mut Core, keep_free: usize) {
+        if self.shared.injector.is_empty() {
+            return;
+        }
         let max = self.injector_share(core, keep_free);
         let local = &mut core.local;
         self.shared

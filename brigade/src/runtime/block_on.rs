@@ -46,7 +46,7 @@ impl ThreadNotify {
 
 /// Panics with an explanation when called on a worker thread.
 #[track_caller]
-pub(crate) fn assert_not_on_worker(what: &str) {
+fn assert_not_on_worker(what: &str) {
     if pool::is_worker_thread() {
         panic!(
             "{what} was called on a brigade worker thread. Blocking a worker until a future \

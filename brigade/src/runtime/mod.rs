@@ -385,7 +385,6 @@ where
 /// blocking work), and if `future` panics.
 #[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    block_on::assert_not_on_worker("brigade::block_on");
     let handle = Handle::try_current().unwrap_or_else(|| global::default_handle().clone());
     block_on::block_on(&handle, "brigade::block_on", future)
 }

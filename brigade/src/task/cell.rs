@@ -197,8 +197,7 @@ impl Notified {
 
     /// Polls the task (or cancels it if that was requested), consuming the queue entry.
     pub(crate) fn run(self) {
-        let raw = self.0;
-        std::mem::forget(self);
+        let raw = self.into_raw();
         // SAFETY: the queue entry's reference moves into `run`.
         unsafe { (raw.header().vtable.run)(raw.ptr) }
     }
@@ -208,9 +207,7 @@ impl Notified {
     /// Completes the task with `TaskError::RuntimeShutdown` without polling it (if nobody else
     /// owns it), consuming the queue entry.
     pub(crate) fn shutdown(self) {
-        let raw = self.0;
-        std::mem::forget(self);
-        raw.shutdown();
+        self.into_raw().shutdown();
     }
 }
 

@@ -159,8 +159,6 @@ impl<T> Future for PromiseTask<T> {
     }
 }
 
-impl<T> Unpin for PromiseTask<T> {}
-
 impl<T> fmt::Debug for Promise<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Promise")
