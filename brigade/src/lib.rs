@@ -24,11 +24,13 @@
 //! | [`task`] | 3, 6, 7, 9. tasks, state machines, builders | `Task<T>`, `AsyncTaskMethodBuilder`, `TaskCompletionSource` |
 //! | [`future`] | 10, 11. best practices, advanced | `Task.WhenAll`, `Task.WhenAny`, `Task.Yield` |
 //! | [`runtime`] | 2, 13D | the pool's front door, `Task.Run`, sync-over-async |
+//! | [`cancel`] | 12. cancellation | `CancellationTokenSource`, `CancellationToken` |
 //!
 //! Start with `cargo run --release --example tour`, then ARCHITECTURE.md.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod cancel;
 pub mod future;
 #[allow(dead_code, unused_imports)]
 mod loom;
@@ -52,6 +54,7 @@ pub struct ReadmeDoctests;
 ///
 /// Extension traits (cancellation, `configure_await`) land here as those parts arrive.
 pub mod prelude {
+    pub use crate::cancel::CancellationExt;
     pub use crate::future::{when_all, when_any, yield_now};
     pub use crate::runtime::{block_on, run, spawn};
     pub use crate::task::{Promise, Task, TaskError};

@@ -22,7 +22,7 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use std::thread::{current, park, yield_now, Thread};
+        pub(crate) use std::thread::{current, park, yield_now, Thread, ThreadId};
     }
 
     pub(crate) mod cell {
@@ -70,7 +70,7 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use loom::thread::{current, park, yield_now, Thread};
+        pub(crate) use loom::thread::{current, park, yield_now, Thread, ThreadId};
     }
 
     pub(crate) mod cell {
