@@ -5,11 +5,11 @@
 //! `TaskCompletionSource`. brigade keeps the idea — a timer completes a future — without a
 //! timer thread or an allocation per delay:
 //!
-//! - [`wheel`] sorts pending timers into a six-level wheel of 64 slots per level (1 ms at the
+//! - `wheel` sorts pending timers into a six-level wheel of 64 slots per level (1 ms at the
 //!   bottom), so registering, cancelling and firing are O(1);
-//! - [`entry`] is the node each [`Sleep`] carries inside itself, so a pending sleep allocates
+//! - `entry` is the node each [`Sleep`] carries inside itself, so a pending sleep allocates
 //!   nothing;
-//! - [`driver`] owns the wheel and the clock, and lends the *driving role* to whichever worker
+//! - `driver` owns the wheel and the clock, and lends the *driving role* to whichever worker
 //!   parks first: it sleeps only until the next deadline, then fires what is due.
 //!
 //! Deadlines are [`Instant`]s (std's). Timers have millisecond resolution and never fire early:
