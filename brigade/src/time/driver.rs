@@ -107,14 +107,20 @@ impl TimeDriver {
 
     /// Whole milliseconds since the driver started (rounded down).
     pub(crate) fn now_tick(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        let elapsed = self.start.elapsed();
+        elapsed.as_secs() * 1000 + u64::from(elapsed.subsec_millis())
     }
 
     /// The first tick at or after `deadline` (rounded up), saturating at [`NEVER`].
     pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
         let since_start = deadline.saturating_duration_since(self.start);
-        let ticks = since_start.as_nanos().div_ceil(1_000_000);
-        u64::try_from(ticks).unwrap_or(NEVER)
+        // 64-bit arithmetic only: a 128-bit division here showed up in profiles.
+        let sub_ms = u64::from(since_start.subsec_nanos().div_ceil(1_000_000));
+        since_start
+            .as_secs()
+            .checked_mul(1000)
+            .and_then(|ms| ms.checked_add(sub_ms))
+            .map_or(NEVER, |ticks| ticks.min(NEVER - 1))
     }
 
     fn tick_instant(&self, tick: u64) -> Option<Instant> {
