@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// A runtime under test.
 pub trait Side: Sync + Sized + 'static {
@@ -41,9 +42,13 @@ pub trait Side: Sync + Sized + 'static {
 
     /// Yields back to the scheduler once.
     fn yield_now() -> impl Future<Output = ()> + Send;
+
+    /// The runtime's timer: completes after `duration`.
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
 }
 
-/// tokio, `rt-multi-thread` scheduler, no I/O or time driver enabled.
+/// tokio, `rt-multi-thread` scheduler with its time driver enabled (brigade's timers are
+/// always on, so both sides carry a timer driver); no I/O driver.
 pub struct Tokio(tokio::runtime::Runtime);
 
 /// tokio's `JoinHandle<T>` resolves to `Result<T, JoinError>`; this adapter
@@ -69,6 +74,7 @@ impl Side for Tokio {
     fn build(workers: usize) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
+            .enable_time()
             .build()
             .expect("build tokio runtime");
         Tokio(rt)
@@ -101,6 +107,10 @@ impl Side for Tokio {
 
     fn yield_now() -> impl Future<Output = ()> + Send {
         tokio::task::yield_now()
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration)
     }
 }
 
@@ -145,5 +155,9 @@ impl Side for Brigade {
 
     fn yield_now() -> impl Future<Output = ()> + Send {
         brigade::yield_now()
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
+        brigade::time::sleep(duration)
     }
 }

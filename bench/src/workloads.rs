@@ -4,6 +4,7 @@
 //! one iteration on an already-built runtime and returns the time it took;
 //! any setup that is not part of the measured shape happens outside the timer.
 
+use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{mpsc, Arc};
@@ -17,6 +18,7 @@ const YIELD_TASKS: usize = 200;
 const NUM_YIELD: usize = 1_000;
 const NUM_PINGS: usize = 1_000;
 const CHAIN_DEPTH: usize = 1_000;
+const NUM_TIMERS: usize = 100_000;
 /// CPU burned per spin of a busy task in `spawn_many_remote_busy1`.
 const STALL_DUR: Duration = Duration::from_micros(10);
 
@@ -54,12 +56,21 @@ pub fn all() -> Vec<Workload> {
             yield_many,
             Some(
                 "tokio's `yield_now` defers the task until after the worker next polls its \
-                 driver / parks (no driver is enabled here); brigade's `yield_now` puts the \
-                 task at the back of the run queue."
+                 driver / parks; brigade's `yield_now` puts the task at the back of the run \
+                 queue (after firing any timers that are due)."
             )
         ),
         workload!(ping_pong, None),
         workload!(chained_spawn, None),
+        workload!(
+            timer_fire,
+            Some("100 000 tasks, each sleeping 1-10 ms, until all are done (the sleeps dominate: \
+                  the ideal is ~10 ms).")
+        ),
+        workload!(
+            timer_cancel,
+            Some("100 000 sleeps created, polled once (registered) and dropped (removed), in one task.")
+        ),
     ]
 }
 
@@ -229,6 +240,47 @@ pub fn chained_spawn<S: Side>(rt: &S, _workers: usize) -> Duration {
         done_rx.recv().unwrap();
     });
     start.elapsed()
+}
+
+/// `block_on` spawns one task, which spawns 100 000 tasks each sleeping 1-10 ms and then
+/// decrementing a counter; the last signals a std `sync_channel`.
+pub fn timer_fire<S: Side>(rt: &S, _workers: usize) -> Duration {
+    let (done_tx, done_rx) = mpsc::sync_channel::<()>(1);
+    let rem = Arc::new(AtomicUsize::new(NUM_TIMERS));
+
+    let start = Instant::now();
+    rt.block_on(async {
+        S::detach(rt.spawn_remote(async move {
+            for i in 0..NUM_TIMERS {
+                let rem = rem.clone();
+                let done_tx = done_tx.clone();
+                S::detach(S::spawn(async move {
+                    S::sleep(Duration::from_millis(1 + (i % 10) as u64)).await;
+                    if rem.fetch_sub(1, Relaxed) == 1 {
+                        done_tx.send(()).unwrap();
+                    }
+                }));
+            }
+        }));
+        done_rx.recv().unwrap();
+    });
+    start.elapsed()
+}
+
+/// One task creates 100 000 sleeps (1-10 s ahead, so none fires), polls each once and drops it.
+pub fn timer_cancel<S: Side>(rt: &S, _workers: usize) -> Duration {
+    rt.block_on(rt.spawn_remote(async {
+        let start = Instant::now();
+        for i in 0..NUM_TIMERS {
+            let mut sleep = std::pin::pin!(S::sleep(Duration::from_secs(1 + (i % 10) as u64)));
+            std::future::poll_fn(|cx| {
+                assert!(sleep.as_mut().poll(cx).is_pending());
+                std::task::Poll::Ready(())
+            })
+            .await;
+        }
+        start.elapsed()
+    }))
 }
 
 fn stall() {

@@ -24,6 +24,7 @@
 //! | [`task`] | 3, 6, 7, 9. tasks, state machines, builders | `Task<T>`, `AsyncTaskMethodBuilder`, `TaskCompletionSource` |
 //! | [`future`] | 10, 11. best practices, advanced | `Task.WhenAll`, `Task.WhenAny`, `Task.Yield` |
 //! | [`runtime`] | 2, 13D | the pool's front door, `Task.Run`, sync-over-async |
+//! | [`time`] | 5, 10. an awaitable delay | `Task.Delay`, `PeriodicTimer`, `WaitAsync(timeout)` |
 //! | [`cancel`] | 12. cancellation | `CancellationTokenSource`, `CancellationToken` |
 //!
 //! Start with `cargo run --release --example tour`, then ARCHITECTURE.md.
@@ -37,6 +38,7 @@ mod loom;
 mod pool;
 pub mod runtime;
 pub mod task;
+pub mod time;
 
 pub use brigade_macros::{main, test};
 pub use future::{when_all, when_any, yield_now};

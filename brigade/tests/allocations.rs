@@ -175,3 +175,58 @@ fn s11_the_counting_allocator_sees_allocations() {
         "the counting allocator did not count a Vec allocation"
     );
 }
+
+/// Creates a sleep, polls it once (registering its timer) and drops it (removing it), `n`
+/// times, on the one worker; returns the allocations made.
+fn sleep_cycles(n: usize) -> (u64, usize) {
+    use std::future::{poll_fn, Future};
+    use std::pin::pin;
+    use std::task::Poll;
+    let rt = one_worker();
+    let allocations = rt.block_on(rt.spawn(async move {
+        let cycle = || async {
+            let mut pending = pin!(brigade::time::sleep(Duration::from_secs(3600)));
+            poll_fn(|cx| {
+                assert!(pending.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+        };
+        // Warm-up: anything lazily made on first use.
+        cycle().await;
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        COUNT_HERE.with(|c| c.set(true));
+        for _ in 0..n {
+            cycle().await;
+        }
+        COUNT_HERE.with(|c| c.set(false));
+        ALLOCATIONS.load(Ordering::SeqCst) - before
+    }));
+    (allocations, rt.metrics().timers_pending)
+}
+
+#[test]
+fn t5_a_pending_sleep_allocates_nothing_beyond_its_own_future() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (allocations, pending) =
+        watchdog("t5 sleep", Duration::from_secs(20), || sleep_cycles(10_000));
+    assert_eq!(
+        allocations, 0,
+        "10 000 sleeps registered and dropped allocated {allocations} times"
+    );
+    assert_eq!(pending, 0);
+}
+
+#[test]
+fn t2_a_million_sleeps_created_polled_and_dropped_leave_nothing_behind() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // No allocation per cycle means the heap cannot grow; an empty wheel means no timer leaked.
+    let (allocations, pending) = watchdog("t2 sleep churn", Duration::from_secs(60), || {
+        sleep_cycles(1_000_000)
+    });
+    assert_eq!(
+        allocations, 0,
+        "1 000 000 sleep cycles allocated {allocations} times"
+    );
+    assert_eq!(pending, 0, "{pending} timers left in the wheel");
+}

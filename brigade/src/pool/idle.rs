@@ -114,6 +114,28 @@ impl Idle {
             .contains(&worker)
     }
 
+    /// The worker woke on its own (the timer driver's timeout) and leaves the sleepers to fire
+    /// timers. Returns `false` if a pusher had already chosen it (and counted it as unparked
+    /// and searching).
+    pub(crate) fn unpark_worker_by_id(&self, worker: usize) -> bool {
+        let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(position) = sleepers.iter().position(|&w| w == worker) else {
+            return false;
+        };
+        sleepers.swap_remove(position);
+        self.counts.fetch_add(UNPARKED_ONE, SeqCst);
+        true
+    }
+
+    /// Some sleeping worker, left asleep in the list (to be woken for the timer driver).
+    pub(crate) fn any_sleeper(&self) -> Option<usize> {
+        self.sleepers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .copied()
+    }
+
     /// How many workers are searching right now (for metrics).
     pub(crate) fn num_searching(&self) -> usize {
         searching(self.counts.load(SeqCst))

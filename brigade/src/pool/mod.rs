@@ -26,7 +26,7 @@ pub(crate) mod blocking;
 mod idle;
 mod injector;
 pub(crate) mod local_queue;
-mod park;
+pub(crate) mod park;
 mod worker;
 
 use std::any::Any;
@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use crate::runtime::builder::Config;
 use crate::task::{self, Notified, OwnedTasks, RawTask, Schedule, Task, TaskId, TaskMeta};
+use crate::time::driver::{DriverHost, TimeDriver};
 
 pub(crate) use idle::MAX_WORKERS;
 pub(crate) use worker::{is_worker_thread, spawn_workers, with_current_worker_pool};
@@ -65,6 +66,8 @@ pub(crate) struct Shared {
     swept_signal: Condvar,
     /// Detached tasks whose panic nobody observed.
     unhandled_panics: AtomicU64,
+    /// The timer wheel, driven by whichever worker parks first.
+    pub(crate) timers: Arc<TimeDriver>,
 }
 
 /// Aligned to two cache lines so one worker's counters never share a line with its
@@ -170,6 +173,9 @@ impl Shared {
     fn sweep_owned_tasks(&self) {
         self.owned.close_and_drain(RawTask::shutdown);
         drop(self.injector.close());
+        // Sleeps still waiting belong to futures outside the runtime (block_on elsewhere):
+        // they learn the runtime is gone instead of waiting forever.
+        self.timers.shutdown();
         *self.swept.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.swept_signal.notify_all();
     }
@@ -216,6 +222,16 @@ impl Shared {
     pub(crate) fn worker_metrics(&self, index: usize) -> (&WorkerMetrics, usize) {
         let remote = &self.remotes[index];
         (&remote.metrics, remote.stealer.len())
+    }
+}
+
+impl DriverHost for Shared {
+    fn wake_one_for_timers(&self) {
+        // A sleeper woken without being chosen loops back to its park, where the first thing
+        // it tries is the driving role.
+        if let Some(index) = self.idle.any_sleeper() {
+            self.remotes[index].unparker.unpark();
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
@@ -47,6 +48,16 @@ pub(crate) fn pair() -> (Parker, Unparker) {
 impl Parker {
     /// Blocks until `unpark` is called (or returns at once if it already was since the last park).
     pub(crate) fn park(&self) {
+        self.park_inner(None);
+    }
+
+    /// Like [`park`](Self::park), but gives up after `timeout` (the timer driver's next
+    /// deadline). A notification that races the timeout is kept for the next park.
+    pub(crate) fn park_timeout(&self, timeout: Duration) {
+        self.park_inner(Some(timeout));
+    }
+
+    fn park_inner(&self, timeout: Option<Duration>) {
         let inner = &*self.inner;
         // Fast path: a notification is already waiting. SeqCst keeps the parking protocol in
         // one total order with the idle counters and queue lengths the caller checked.
@@ -67,14 +78,31 @@ impl Parker {
             }
             Err(actual) => unreachable!("parker in state {actual} while its owner parks"),
         }
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
         loop {
-            guard = inner.condvar.wait(guard).unwrap_or_else(|e| e.into_inner());
+            guard = match deadline {
+                None => inner.condvar.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    inner
+                        .condvar
+                        .wait_timeout(guard, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
             // Spurious condvar wake-ups are filtered here.
             if inner
                 .state
                 .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
                 .is_ok()
             {
+                return;
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                // Timed out. Back to EMPTY unless an unpark slipped in (then consume it: the
+                // caller re-checks its conditions either way).
+                inner.state.store(EMPTY, SeqCst);
                 return;
             }
         }

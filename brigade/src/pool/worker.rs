@@ -25,7 +25,7 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 use super::idle::Idle;
@@ -38,6 +38,7 @@ use super::{
 };
 use crate::runtime::builder::Config;
 use crate::task::{Notified, OwnedTasks};
+use crate::time::driver::{DriverHost, TimeDriver};
 
 /// The thread-local face of a running worker.
 struct WorkerContext {
@@ -96,6 +97,16 @@ pub(super) fn schedule_on_current_worker(
         let Ok(mut core) = cx.core.try_borrow_mut() else {
             return Err(task);
         };
+        if is_yield && cx.shared.timers.has_pending() {
+            // S9: timer events that are due run before the yielder too. Fire them before
+            // borrowing the core: their wakes schedule onto this worker.
+            drop(core);
+            cx.shared.timers.fire_if_due();
+            core = match cx.core.try_borrow_mut() {
+                Ok(core) => core,
+                Err(_) => return Err(task),
+            };
+        }
         let should_notify = if is_yield {
             // S9: everything already runnable runs before the yielder — the local queue, and
             // this worker's share of remote work waiting in the injector, which joins the
@@ -152,7 +163,10 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
         swept: std::sync::Mutex::new(false),
         swept_signal: std::sync::Condvar::new(),
         unhandled_panics: AtomicU64::new(0),
+        timers: Arc::new(TimeDriver::new()),
     });
+    let host: Weak<dyn DriverHost> = Arc::downgrade(&shared) as Weak<Shared>;
+    shared.timers.set_host(host);
 
     let mut threads = Vec::with_capacity(workers);
     for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
@@ -246,6 +260,11 @@ impl WorkerContext {
         let mut core = self.core.borrow_mut();
         core.tick = core.tick.wrapping_add(1);
         if core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            // Maintenance: a busy pool parks rarely, so it fires due timers here. The woken
+            // tasks are scheduled onto this worker, which needs the core back for that.
+            drop(core);
+            self.shared.timers.fire_if_due();
+            core = self.core.borrow_mut();
             // Fairness for remote work: take a batch, not one task. While busy tasks keep the
             // local queue full this check is the injector's only way in, and one task per
             // interval would let a backlog of remote spawns wait for ages.
@@ -363,7 +382,8 @@ impl WorkerContext {
         }
     }
 
-    /// Step 4: sleep until a pusher picks this worker (or shutdown).
+    /// Step 4: sleep until a pusher picks this worker (or shutdown) — or, for the worker that
+    /// holds the timer driving role, until the next timer deadline, then fire what is due.
     fn park(&self) {
         let was_last_searcher = {
             let mut core = self.core.borrow_mut();
@@ -377,17 +397,45 @@ impl WorkerContext {
             self.shared.notify_if_work_pending();
         }
         WorkerMetrics::bump(&self.shared.remotes[self.index].metrics.parks, 1);
+        let timers = &self.shared.timers;
         loop {
-            self.parker.park();
+            let timers_due = match timers.try_drive() {
+                Some(driving) => {
+                    driving.park(&self.parker, &self.shared.remotes[self.index].unparker)
+                }
+                None => {
+                    self.parker.park();
+                    false
+                }
+            };
             if self.shared.is_shutdown() {
                 return;
             }
-            if !self.shared.idle.is_parked(self.index) {
-                // `worker_to_notify` chose us and already counted us as searching.
-                self.core.borrow_mut().is_searching = true;
+            let chosen = !self.shared.idle.is_parked(self.index);
+            if timers_due {
+                // Leave the sleepers ourselves (unless a pusher already picked us), then fire:
+                // the woken tasks land in this worker's LIFO slot and local queue.
+                let chosen = chosen || !self.shared.idle.unpark_worker_by_id(self.index);
+                self.core.borrow_mut().is_searching = chosen;
+                timers.fire_due();
+                self.hand_off_timers();
                 return;
             }
-            // A stale unpark (one that arrived for an earlier sleep): sleep again.
+            if chosen {
+                // `worker_to_notify` chose us and already counted us as searching.
+                self.core.borrow_mut().is_searching = true;
+                self.hand_off_timers();
+                return;
+            }
+            // A stale unpark, or a nudge to take the driving role: sleep again.
+        }
+    }
+
+    /// Leaving park with timers still pending: make sure a sleeping worker takes the driving
+    /// role, so the timers do not wait for this worker's next park.
+    fn hand_off_timers(&self) {
+        if self.shared.timers.has_pending() {
+            self.shared.wake_one_for_timers();
         }
     }
 

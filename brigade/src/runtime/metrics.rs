@@ -22,6 +22,10 @@ pub struct RuntimeMetrics {
     pub blocking_threads: usize,
     /// Detached tasks whose panic went to the unhandled-panic policy.
     pub unhandled_panics: u64,
+    /// Timers (sleeps, timeouts, intervals) waiting in the timer wheel.
+    pub timers_pending: usize,
+    /// Timers fired since the runtime started.
+    pub timers_fired: u64,
     /// Per worker, in worker index order.
     pub per_worker: Vec<WorkerStats>,
 }
@@ -60,6 +64,8 @@ impl RuntimeMetrics {
             searching_workers: shared.num_searching(),
             blocking_threads: shared.blocking.num_threads(),
             unhandled_panics: shared.unhandled_panics(),
+            timers_pending: shared.timers.pending(),
+            timers_fired: shared.timers.fired(),
             per_worker,
         }
     }

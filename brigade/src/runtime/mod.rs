@@ -328,6 +328,11 @@ impl fmt::Debug for Handle {
 }
 
 /// Calls `f` with the current runtime's pool, or the default runtime's outside any runtime.
+/// The timer driver of the current runtime (or of the default runtime).
+pub(crate) fn current_timers() -> Arc<crate::time::driver::TimeDriver> {
+    with_current_or_default_pool(|shared| shared.timers.clone())
+}
+
 fn with_current_or_default_pool<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
     context::with_current_pool(|pool| match pool {
         Some(shared) => f(shared),

@@ -1,0 +1,38 @@
+//! Time: sleeps, timeouts and intervals on a hierarchical timer wheel (seed sections 5 and 10:
+//! an awaitable delay, `Task.Delay`).
+//!
+//! The seed builds `Task.Delay` from a `System.Threading.Timer` whose callback completes a
+//! `TaskCompletionSource`. brigade keeps the idea — a timer completes a future — without a
+//! timer thread or an allocation per delay:
+//!
+//! - `wheel` sorts pending timers into a six-level wheel of 64 slots per level (1 ms at the
+//!   bottom), so registering, cancelling and firing are O(1);
+//! - `entry` is the node each [`Sleep`] carries inside itself, so a pending sleep allocates
+//!   nothing;
+//! - `driver` owns the wheel and the clock, and lends the *driving role* to whichever worker
+//!   parks first: it sleeps only until the next deadline, then fires what is due.
+//!
+//! Deadlines are [`Instant`]s (std's). Timers have millisecond resolution and never fire early:
+//! a deadline is rounded up to the next millisecond tick (T1).
+//!
+//! ```
+//! use std::time::Duration;
+//! use brigade::time::{sleep, timeout};
+//! # brigade::block_on(async {
+//! sleep(Duration::from_millis(1)).await;
+//! let slow = timeout(Duration::from_millis(5), sleep(Duration::from_secs(10)));
+//! assert!(slow.await.is_err());
+//! # });
+//! ```
+
+pub(crate) mod driver;
+mod entry;
+mod interval;
+mod sleep;
+mod timeout;
+mod wheel;
+
+pub use interval::{interval, interval_at, Interval, MissedTicks};
+pub use sleep::{sleep, sleep_until, Sleep};
+pub use std::time::Instant;
+pub use timeout::{timeout, timeout_at, Elapsed, Timeout};
