@@ -537,6 +537,152 @@ fn k6_a_million_linked_sources_coming_and_going_do_not_grow_the_parent() {
     });
 }
 
+// ------------------------------------------------------------ K7
+
+/// Waits (on this thread) until `token` is cancelled or `limit` passes; returns when it was.
+fn cancelled_within(token: &CancellationToken, limit: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if token.is_cancellation_requested() {
+            return Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
+}
+
+#[test]
+fn k7_cancel_after_cancels_once_the_delay_has_passed_and_never_before() {
+    let source = CancellationTokenSource::new();
+    let start = Instant::now();
+    source.cancel_after(Duration::from_millis(100));
+    let at = cancelled_within(&source.token(), Duration::from_secs(10))
+        .expect("cancel_after(100 ms) never cancelled");
+    let took = at - start;
+    assert!(
+        took >= Duration::from_millis(100),
+        "cancelled early, after {took:?}"
+    );
+}
+
+#[test]
+fn k7_cancel_after_on_a_runtime_runs_the_callbacks_on_its_worker() {
+    watchdog("k7 on runtime", LIMIT, || {
+        let rt = rt(1);
+        let source = CancellationTokenSource::new();
+        let thread = Arc::new(Mutex::new(String::new()));
+        let slot = thread.clone();
+        let _registration = source
+            .token()
+            .register(move || *slot.lock().unwrap() = thread_name());
+        let token = source.token();
+        rt.block_on(async {
+            source.cancel_after(Duration::from_millis(10));
+            token.cancelled().await;
+        });
+        let name = thread.lock().unwrap().clone();
+        assert!(
+            name.starts_with("brigade-worker-"),
+            "the timer's callbacks ran on {name:?}"
+        );
+    });
+}
+
+#[test]
+fn k7_cancel_after_re_arms_on_each_call() {
+    // Later: a long delay replaces a short one.
+    let postponed = CancellationTokenSource::new();
+    postponed.cancel_after(Duration::from_millis(50));
+    postponed.cancel_after(Duration::from_secs(3600));
+    assert!(
+        cancelled_within(&postponed.token(), Duration::from_millis(400)).is_none(),
+        "the first, replaced deadline still fired"
+    );
+    // Sooner: a short delay replaces a long one.
+    let hurried = CancellationTokenSource::new();
+    hurried.cancel_after(Duration::from_secs(3600));
+    let start = Instant::now();
+    hurried.cancel_after(Duration::from_millis(50));
+    let at = cancelled_within(&hurried.token(), Duration::from_secs(10))
+        .expect("the re-armed, sooner deadline never fired");
+    assert!(at - start >= Duration::from_millis(50));
+    // Never: Duration::MAX disarms.
+    let disarmed = CancellationTokenSource::new();
+    disarmed.cancel_after(Duration::from_millis(50));
+    disarmed.cancel_after(Duration::MAX);
+    assert!(cancelled_within(&disarmed.token(), Duration::from_millis(400)).is_none());
+}
+
+#[test]
+fn k7_cancel_after_is_ignored_after_cancellation() {
+    let source = CancellationTokenSource::new();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counter = runs.clone();
+    let _registration = source.token().register(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    source.cancel();
+    source.cancel_after(Duration::from_millis(10));
+    source.cancel_after(Duration::ZERO);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert!(!source.try_reset());
+}
+
+#[test]
+fn k7_a_zero_timeout_starts_cancelled_synchronously() {
+    let source = CancellationTokenSource::with_timeout(Duration::ZERO);
+    assert!(source.is_cancellation_requested());
+
+    let later = CancellationTokenSource::new();
+    let ran_on = Arc::new(Mutex::new(None));
+    let slot = ran_on.clone();
+    let _registration = later
+        .token()
+        .register(move || *slot.lock().unwrap() = Some(std::thread::current().id()));
+    later.cancel_after(Duration::ZERO);
+    assert!(later.is_cancellation_requested());
+    assert_eq!(
+        *ran_on.lock().unwrap(),
+        Some(std::thread::current().id()),
+        "cancel_after(ZERO) did not run the callbacks on the calling thread"
+    );
+}
+
+#[test]
+fn k7_with_timeout_cancels_after_the_delay() {
+    let start = Instant::now();
+    let source = CancellationTokenSource::with_timeout(Duration::from_millis(50));
+    assert!(!source.is_cancellation_requested());
+    let at = cancelled_within(&source.token(), Duration::from_secs(10))
+        .expect("with_timeout never cancelled");
+    assert!(at - start >= Duration::from_millis(50));
+}
+
+#[test]
+fn k7_try_reset_disarms_the_timer() {
+    let source = CancellationTokenSource::new();
+    source.cancel_after(Duration::from_millis(50));
+    assert!(source.try_reset());
+    assert!(
+        cancelled_within(&source.token(), Duration::from_millis(400)).is_none(),
+        "a reset source was cancelled by its old timer"
+    );
+    // And it can be armed again.
+    source.cancel_after(Duration::from_millis(10));
+    assert!(cancelled_within(&source.token(), Duration::from_secs(10)).is_some());
+}
+
+#[test]
+fn k7_a_dropped_source_is_never_cancelled_by_its_timer() {
+    let source = CancellationTokenSource::new();
+    let token = source.token();
+    source.cancel_after(Duration::from_millis(50));
+    drop(source);
+    assert!(cancelled_within(&token, Duration::from_millis(400)).is_none());
+    assert!(!token.can_be_cancelled());
+}
+
 // ------------------------------------------------------------ K8
 
 #[test]

@@ -42,8 +42,9 @@
 //! ```
 //!
 //! Sources can be linked ([`CancellationTokenSource::linked`]): a request's source linked to
-//! the server's shutdown source is cancelled by either. [`Cancelled`] says which token stopped
-//! the work. [`CancellationToken::none`] is for callers with nothing to cancel.
+//! the server's shutdown source is cancelled by either. A source can call itself off after a
+//! delay ([`CancellationTokenSource::with_timeout`], [`cancel_after`](CancellationTokenSource::cancel_after)).
+//! [`Cancelled`] says which token stopped the work. [`CancellationToken::none`] is for callers with nothing to cancel.
 //!
 //! # Invariants (SEMANTICS.md K1-K11)
 //! - `is_cancellation_requested()` is already `true` when the first callback runs (K1).
@@ -55,6 +56,8 @@
 //!   thread; never deadlocks inside its own callback (K5).
 //! - Linked sources follow their parents synchronously and leave them when dropped; parents'
 //!   storage does not grow with churn (K6).
+//! - `cancel_after(d)` re-arms on each call, is ignored after cancellation, and with a zero
+//!   delay cancels synchronously (K7). Its timer is a task on the runtime's timer wheel.
 //! - `with_cancellation` drops the work promptly after cancel (K8); `none()` allocates nothing
 //!   (K10); no waiter is lost in races of register / cancel / unregister (K11, loom models).
 //!

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use super::registry::Callback;
 use super::state::SourceState;
@@ -92,6 +93,61 @@ impl CancellationTokenSource {
         source
     }
 
+    /// A source that cancels itself after `delay` — .NET's `new CancellationTokenSource(delay)`;
+    /// the same as [`new`](Self::new) followed by [`cancel_after`](Self::cancel_after).
+    /// With a zero delay it is already cancelled on return (K7).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use brigade::cancel::CancellationTokenSource;
+    /// use brigade::prelude::*;
+    ///
+    /// # brigade::block_on(async {
+    /// let deadline = CancellationTokenSource::with_timeout(Duration::from_millis(10));
+    /// let slow = std::future::pending::<()>().with_cancellation(&deadline.token());
+    /// assert!(slow.await.is_err(), "called off after 10 ms");
+    ///
+    /// assert!(CancellationTokenSource::with_timeout(Duration::ZERO).is_cancellation_requested());
+    /// # });
+    /// ```
+    pub fn with_timeout(delay: Duration) -> CancellationTokenSource {
+        let source = CancellationTokenSource::new();
+        source.cancel_after(delay);
+        source
+    }
+
+    /// Cancels this source once `delay` has passed — .NET's `CancelAfter` (K7).
+    ///
+    /// - Each call re-arms: the deadline becomes `now + delay`, replacing any earlier one
+    ///   (sooner or later).
+    /// - Once cancellation was requested, the call is ignored.
+    /// - A zero delay cancels right here, synchronously, with the callbacks running on this
+    ///   thread; `Duration::MAX` never fires (and disarms an earlier deadline).
+    /// - [`try_reset`](Self::try_reset) and dropping the source disarm the timer.
+    ///
+    /// The timer is a small task on the current runtime (outside any, the default runtime)
+    /// that sleeps until the deadline and then cancels the source — so when it fires, the
+    /// callbacks run on one of that runtime's workers (keep them short), and a callback's
+    /// panic goes to the runtime's unhandled-panic policy, there being no caller to re-raise
+    /// it to. If that runtime shuts down first, the timer goes with it and never fires. A
+    /// pending timer holds only a weak reference: it keeps neither the source nor its tokens
+    /// alive.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use brigade::cancel::CancellationTokenSource;
+    ///
+    /// # brigade::block_on(async {
+    /// let source = CancellationTokenSource::new();
+    /// source.cancel_after(Duration::from_secs(3600)); // an hour for the whole job...
+    /// source.cancel_after(Duration::from_millis(5)); // ...no: 5 ms (re-armed)
+    /// source.token().cancelled().await;
+    /// # });
+    /// ```
+    pub fn cancel_after(&self, delay: Duration) {
+        self.state.cancel_after(delay);
+    }
+
     /// A token listening to this source. Every call gives an equal token (same source).
     pub fn token(&self) -> CancellationToken {
         CancellationToken::from_state(self.state.clone())
@@ -115,8 +171,8 @@ impl CancellationTokenSource {
         self.state.cancel();
     }
 
-    /// Whether cancellation has been requested (by [`cancel`](Self::cancel), a parent or a
-    /// timer).
+    /// Whether cancellation has been requested (by [`cancel`](Self::cancel), a parent or
+    /// [`cancel_after`](Self::cancel_after)'s timer).
     pub fn is_cancellation_requested(&self) -> bool {
         self.state.is_cancellation_requested()
     }
@@ -126,7 +182,7 @@ impl CancellationTokenSource {
     ///
     /// Returns `false` (and changes nothing) once cancellation was requested: a cancelled
     /// source stays cancelled. Otherwise disarms any pending
-    /// `cancel_after` timer and returns `true`.
+    /// [`cancel_after`](Self::cancel_after) timer and returns `true`.
     ///
     /// Registrations are kept: they belong to operations still waiting on the token, which
     /// unregister them when they finish (dropping their [`Registration`]s or futures). Only the
@@ -188,5 +244,35 @@ impl fmt::Debug for CancellationTokenSource {
             .field("cancelled", &self.is_cancellation_requested())
             .field("parents", &self.parents.len())
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_timer_keeps_nothing_alive() {
+        let source = CancellationTokenSource::new();
+        source.cancel_after(Duration::from_secs(3600));
+        assert_eq!(
+            Arc::strong_count(&source.state),
+            1,
+            "the timer task holds a strong reference to the source"
+        );
+        assert_eq!(Arc::weak_count(&source.state), 1, "the timer's weak one");
+    }
+
+    #[test]
+    fn linked_sources_leave_the_parent_storage_flat() {
+        let parent = CancellationTokenSource::new();
+        let keep: Vec<CancellationTokenSource> = (0..4)
+            .map(|_| CancellationTokenSource::linked(&[parent.token()]))
+            .collect();
+        for _ in 0..10_000 {
+            drop(CancellationTokenSource::linked(&[parent.token()]));
+        }
+        assert_eq!(parent.state.registration_slots(), keep.len() + 1);
+        assert_eq!(parent.state.registration_count(), keep.len());
     }
 }

@@ -5,13 +5,17 @@
 //! # The phases
 //!
 //! ```text
-//!            cancel()                      last callback returned
-//!   Armed ────────────▶ Cancelling{by, running} ───────────────▶ Cancelled
+//!        cancel() or its timer                   last callback returned
+//!   Armed ──────────────────▶ Cancelling{by, running} ─────────────────▶ Cancelled
 //!     │
 //!     │ source dropped uncancelled
 //!     ▼
 //!   Abandoned   (can never be cancelled; callbacks are dropped unrun)
 //! ```
+//!
+//! `cancel_after` arms a timer task while `Armed`; leaving `Armed` (and `try_reset`) disarms
+//! it. A generation number names the armed timer, so one that was superseded or disarmed but
+//! fires anyway (it was already past its sleep) changes nothing.
 //!
 //! # Invariants
 //! - Every phase change and every list change happens under `inner`'s lock; `cancel_requested`
@@ -28,13 +32,16 @@
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
+use std::sync::Arc;
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use super::registry::{Callback, Registry, SlotKey};
 use crate::future::AggregatePanic;
 use crate::loom::sync::atomic::{AtomicBool, Ordering};
 use crate::loom::sync::{Condvar, Mutex, MutexGuard};
 use crate::loom::thread::{self, ThreadId};
+use crate::task::Task;
 
 /// Where a source is in its life; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +60,15 @@ enum Phase {
 }
 
 impl Phase {
-    /// Whether `cancel()` is inside the callback `key`, on a thread other than this one.
-    fn is_running_elsewhere(self, key: SlotKey, here: ThreadId) -> bool {
-        matches!(self, Phase::Cancelling { by, running: Some(k) } if k == key && by != here)
+    /// The thread running the callback `key` at this moment, if `cancel()` is inside it.
+    fn thread_running(self, key: SlotKey) -> Option<ThreadId> {
+        match self {
+            Phase::Cancelling {
+                by,
+                running: Some(running),
+            } if running == key => Some(by),
+            _ => None,
+        }
     }
 }
 
@@ -67,6 +80,21 @@ struct Inner {
     /// Threads blocked in `unregister` until the running callback returns; the cancelling
     /// thread signals the condvar only when there are some (a signal is a system call).
     waiting_for_callback: usize,
+    /// The armed `cancel_after` timer, if any.
+    timer: Option<Task<()>>,
+    /// Moves on every time a timer is armed or disarmed. A timer cancels the source only if
+    /// this still holds the number it was armed with: a superseded timer that fires anyway (it
+    /// was already running when it was replaced) does nothing.
+    timer_generation: u64,
+}
+
+impl Inner {
+    /// Disarms the current timer, if any: it can no longer cancel the source. The returned
+    /// task is to be stopped outside the lock (see [`stop_timer`]).
+    fn disarm_timer(&mut self) -> Option<Task<()>> {
+        self.timer_generation += 1;
+        self.timer.take()
+    }
 }
 
 /// See the module docs.
@@ -116,6 +144,8 @@ impl SourceState {
                 phase: Phase::Armed,
                 registry: Registry::default(),
                 waiting_for_callback: 0,
+                timer: None,
+                timer_generation: 0,
             }),
             callback_returned: Condvar::new(),
         }
@@ -196,18 +226,19 @@ impl SourceState {
             drop(callback);
             return true;
         }
-        if if_running == IfRunning::Wait {
-            let here = thread::current().id();
-            if inner.phase.is_running_elsewhere(key, here) {
-                inner.waiting_for_callback += 1;
-                while inner.phase.is_running_elsewhere(key, here) {
-                    inner = self
-                        .callback_returned
-                        .wait(inner)
-                        .unwrap_or_else(|e| e.into_inner());
-                }
-                inner.waiting_for_callback -= 1;
+        let Some(runner) = inner.phase.thread_running(key) else {
+            return false; // it ran already (or never will)
+        };
+        // Inside the callback itself (or something it called), waiting would be for ourselves.
+        if if_running == IfRunning::Wait && runner != thread::current().id() {
+            inner.waiting_for_callback += 1;
+            while inner.phase.thread_running(key).is_some() {
+                inner = self
+                    .callback_returned
+                    .wait(inner)
+                    .unwrap_or_else(|e| e.into_inner());
             }
+            inner.waiting_for_callback -= 1;
         }
         false
     }
@@ -217,14 +248,23 @@ impl SourceState {
     /// are caught so every callback runs, then re-raised (K4). Does nothing if cancellation was
     /// already requested, even if another thread is still running the callbacks.
     pub(crate) fn cancel(&self) {
+        self.cancel_as(Canceller::Caller);
+    }
+
+    fn cancel_as(&self, canceller: Canceller) {
         let mut inner = self.lock();
         if inner.phase != Phase::Armed {
             return;
         }
-        inner.phase = Phase::Cancelling {
-            by: thread::current().id(),
-            running: None,
-        };
+        if let Canceller::Timer { generation } = canceller {
+            if inner.timer_generation != generation {
+                return; // re-armed, reset or disarmed since this timer was set
+            }
+        }
+        // A pending timer has nothing left to do (it is stopped once the callbacks ran).
+        let timer = inner.disarm_timer();
+        let by = thread::current().id();
+        inner.phase = Phase::Cancelling { by, running: None };
         // Set before the first callback runs (K1), in the same critical section that left
         // Armed, so a registration that finds the lock free afterwards also finds the flag.
         self.cancel_requested.store(true, Ordering::Release);
@@ -232,7 +272,7 @@ impl SourceState {
         let mut panics = Vec::new();
         while let Some((key, callback)) = inner.registry.pop_newest() {
             inner.phase = Phase::Cancelling {
-                by: thread::current().id(),
+                by,
                 running: Some(key),
             };
             drop(inner);
@@ -251,6 +291,11 @@ impl SourceState {
         }
         inner.phase = Phase::Cancelled;
         drop(inner);
+        match canceller {
+            Canceller::Caller => stop_timer(timer),
+            // The timer's own task: dropping its handle detaches it; it returns after this.
+            Canceller::Timer { .. } => drop(timer),
+        }
         reraise(panics);
     }
 
@@ -264,16 +309,71 @@ impl SourceState {
         }
         inner.phase = Phase::Abandoned;
         let callbacks = std::mem::take(&mut inner.registry);
+        let timer = inner.disarm_timer();
         drop(inner);
         // Dropped outside the lock: a callback's captures may unregister from this source.
         drop(callbacks);
+        stop_timer(timer);
     }
 
     /// `CancellationTokenSource::try_reset`: `false` once cancellation was requested; else the
     /// source stays `Armed` with its registrations and any `cancel_after` timer is disarmed.
     pub(crate) fn try_reset(&self) -> bool {
-        let inner = self.lock();
-        inner.phase == Phase::Armed
+        let mut inner = self.lock();
+        if inner.phase != Phase::Armed {
+            return false;
+        }
+        let timer = inner.disarm_timer();
+        drop(inner);
+        stop_timer(timer);
+        true
+    }
+
+    /// `cancel_after`: (re-)arms a timer that cancels the source at `now + delay`, replacing
+    /// any timer armed before; ignored once cancellation was requested. A zero delay cancels
+    /// right here, synchronously (K7).
+    ///
+    /// The timer is a task on the current runtime (or the default one) that sleeps until the
+    /// deadline, then cancels the source through a `Weak` reference, so a pending timer keeps
+    /// nothing alive.
+    pub(crate) fn cancel_after(self: &Arc<Self>, delay: Duration) {
+        if delay.is_zero() {
+            self.cancel();
+            return;
+        }
+        // A delay too long to represent (`Duration::MAX`) means "never": the re-arm still
+        // replaces the previous timer, but arms none.
+        let deadline = Instant::now().checked_add(delay);
+        let generation = {
+            let mut inner = self.lock();
+            if inner.phase != Phase::Armed {
+                return;
+            }
+            let previous = inner.disarm_timer();
+            let generation = inner.timer_generation;
+            drop(inner);
+            stop_timer(previous);
+            generation
+        };
+        let Some(deadline) = deadline else {
+            return;
+        };
+        // Spawned outside the lock (spawning may start the default runtime). Should another
+        // thread re-arm, reset or cancel meanwhile, the generation check below sees it.
+        let source = Arc::downgrade(self);
+        let timer = crate::runtime::spawn_named("brigade::cancel_after", async move {
+            crate::time::sleep_until(deadline).await;
+            if let Some(source) = source.upgrade() {
+                source.cancel_as(Canceller::Timer { generation });
+            }
+        });
+        let mut inner = self.lock();
+        if inner.timer_generation == generation && inner.phase == Phase::Armed {
+            inner.timer = Some(timer);
+        } else {
+            drop(inner);
+            stop_timer(Some(timer)); // superseded before it was even stored
+        }
     }
 
     /// Live registrations (callbacks, wakers, linked children).
@@ -314,5 +414,21 @@ fn reraise(mut panics: Vec<Box<dyn std::any::Any + Send>>) {
         0 => {}
         1 => resume_unwind(panics.pop().expect("one panic")),
         _ => resume_unwind(Box::new(AggregatePanic { payloads: panics })),
+    }
+}
+
+/// Who is calling `cancel`: a caller, or the `cancel_after` timer armed as `generation`.
+#[derive(Debug, Clone, Copy)]
+enum Canceller {
+    Caller,
+    Timer { generation: u64 },
+}
+
+/// Stops a disarmed timer task: its sleep is dropped and leaves the timer wheel at once, rather
+/// than when the deadline comes. Outside the lock: cancelling schedules the task.
+fn stop_timer(timer: Option<Task<()>>) {
+    if let Some(timer) = timer {
+        // The request is made when `cancel` is called; nobody needs to await the outcome.
+        drop(timer.cancel());
     }
 }
