@@ -33,8 +33,10 @@
 
 pub mod cancel;
 pub mod future;
+mod io;
 #[allow(dead_code, unused_imports)]
 mod loom;
+pub mod net;
 mod pool;
 pub mod runtime;
 pub mod task;

@@ -230,3 +230,50 @@ fn t2_a_million_sleeps_created_polled_and_dropped_leave_nothing_behind() {
     );
     assert_eq!(pending, 0, "{pending} timers left in the wheel");
 }
+
+#[test]
+fn i1_socket_reads_and_writes_allocate_nothing_after_setup() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let allocations = watchdog("i1 sockets", Duration::from_secs(30), || {
+        let rt = one_worker();
+        rt.block_on(rt.spawn(async {
+            use brigade::net::{TcpListener, TcpStream};
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut client = TcpStream::connect(addr).await.unwrap();
+            let (mut server, _) = listener.accept().await.unwrap();
+            // The echoing side is its own task, so every round trip parks and wakes both.
+            let echo = brigade::spawn(async move {
+                let mut buf = [0u8; 64];
+                loop {
+                    match server.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => server.write_all(&buf[..n]).await.unwrap(),
+                    }
+                }
+            });
+            let message = [7u8; 64];
+            let mut back = [0u8; 64];
+            // Warm-up round trips.
+            for _ in 0..10 {
+                client.write_all(&message).await.unwrap();
+                client.read_exact(&mut back).await.unwrap();
+            }
+            let before = ALLOCATIONS.load(Ordering::SeqCst);
+            COUNT_HERE.with(|c| c.set(true));
+            for _ in 0..1000 {
+                client.write_all(&message).await.unwrap();
+                client.read_exact(&mut back).await.unwrap();
+            }
+            COUNT_HERE.with(|c| c.set(false));
+            let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+            drop(client);
+            echo.await;
+            allocations
+        }))
+    });
+    assert_eq!(
+        allocations, 0,
+        "1 000 TCP round trips of 64 B allocated {allocations} times"
+    );
+}

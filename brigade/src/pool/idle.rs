@@ -157,7 +157,7 @@ mod loom_tests {
         loom::model(|| {
             let idle = Arc::new(Idle::new(1));
             let queued = Arc::new(AtomicUsize::new(0));
-            let (parker, unparker) = park::pair();
+            let (parker, unparker) = park::pair(None);
 
             let pusher = {
                 let (idle, queued, unparker) = (idle.clone(), queued.clone(), unparker.clone());

@@ -36,6 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use crate::io::driver::IoDriver;
 use crate::runtime::builder::Config;
 use crate::task::{self, Notified, OwnedTasks, RawTask, Schedule, Task, TaskId, TaskMeta};
 use crate::time::driver::{DriverHost, TimeDriver};
@@ -68,6 +69,8 @@ pub(crate) struct Shared {
     unhandled_panics: AtomicU64,
     /// The timer wheel, driven by whichever worker parks first.
     pub(crate) timers: Arc<TimeDriver>,
+    /// The I/O reactor, polled by the same worker (the driving role).
+    pub(crate) io: Arc<IoDriver>,
 }
 
 /// Aligned to two cache lines so one worker's counters never share a line with its
@@ -176,6 +179,7 @@ impl Shared {
         // Sleeps still waiting belong to futures outside the runtime (block_on elsewhere):
         // they learn the runtime is gone instead of waiting forever.
         self.timers.shutdown();
+        self.io.shutdown();
         *self.swept.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.swept_signal.notify_all();
     }
@@ -222,6 +226,12 @@ impl Shared {
     pub(crate) fn worker_metrics(&self, index: usize) -> (&WorkerMetrics, usize) {
         let remote = &self.remotes[index];
         (&remote.metrics, remote.stealer.len())
+    }
+}
+
+impl park::DriverWaker for IoDriver {
+    fn wake_driver(&self) {
+        self.wake();
     }
 }
 

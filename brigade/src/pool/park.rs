@@ -1,22 +1,32 @@
 //! Parking a worker that has nothing to do, and waking it: the "wait if empty, signal when
 //! added" half of the seed's `BlockingCollection` (section 2), one per worker.
 //!
+//! A worker parks one of two ways: on its condvar, or — when it holds the driving role — inside
+//! the I/O driver's `epoll_wait`, where an unpark reaches it through the driver's eventfd.
+//!
 //! # Invariants
 //! - An `unpark` is never lost: if it comes before `park`, the next `park` returns at once.
 //! - `park` may return spuriously; callers re-check their condition in a loop.
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
 
 const EMPTY: usize = 0;
 const PARKED: usize = 1;
 const NOTIFIED: usize = 2;
+/// Parked inside the driver (`epoll_wait`); woken through [`DriverWaker`].
+const PARKED_DRIVER: usize = 3;
+
+/// How to interrupt a thread blocked in the driver (the I/O driver's eventfd).
+pub(crate) trait DriverWaker: Send + Sync {
+    fn wake_driver(&self);
+}
 
 struct Inner {
     state: AtomicUsize,
     lock: Mutex<()>,
     condvar: Condvar,
+    driver: Option<std::sync::Arc<dyn DriverWaker>>,
 }
 
 /// The waiting side; owned by one worker.
@@ -30,12 +40,13 @@ pub(crate) struct Unparker {
     inner: Arc<Inner>,
 }
 
-/// A connected parker / unparker pair.
-pub(crate) fn pair() -> (Parker, Unparker) {
+/// A connected parker / unparker pair; `driver` is how to wake it while it parks in the driver.
+pub(crate) fn pair(driver: Option<std::sync::Arc<dyn DriverWaker>>) -> (Parker, Unparker) {
     let inner = Arc::new(Inner {
         state: AtomicUsize::new(EMPTY),
         lock: Mutex::new(()),
         condvar: Condvar::new(),
+        driver,
     });
     (
         Parker {
@@ -48,16 +59,35 @@ pub(crate) fn pair() -> (Parker, Unparker) {
 impl Parker {
     /// Blocks until `unpark` is called (or returns at once if it already was since the last park).
     pub(crate) fn park(&self) {
-        self.park_inner(None);
+        self.park_on_condvar();
     }
 
-    /// Like [`park`](Self::park), but gives up after `timeout` (the timer driver's next
-    /// deadline). A notification that races the timeout is kept for the next park.
-    pub(crate) fn park_timeout(&self, timeout: Duration) {
-        self.park_inner(Some(timeout));
+    /// Parks by running `wait_in_driver` (which blocks in `epoll_wait`): an unpark meanwhile
+    /// wakes the driver instead of the condvar. Returns at once if already notified.
+    pub(crate) fn park_on_driver(&self, wait_in_driver: impl FnOnce()) {
+        let inner = &*self.inner;
+        debug_assert!(
+            inner.driver.is_some(),
+            "parking in a driver that cannot be woken"
+        );
+        match inner
+            .state
+            .compare_exchange(EMPTY, PARKED_DRIVER, SeqCst, SeqCst)
+        {
+            Ok(_) => {}
+            Err(NOTIFIED) => {
+                inner.state.store(EMPTY, SeqCst);
+                return;
+            }
+            Err(actual) => unreachable!("parker in state {actual} while its owner parks"),
+        }
+        wait_in_driver();
+        // Back to EMPTY, consuming a notification that arrived meanwhile: the caller re-checks
+        // its conditions either way.
+        inner.state.swap(EMPTY, SeqCst);
     }
 
-    fn park_inner(&self, timeout: Option<Duration>) {
+    fn park_on_condvar(&self) {
         let inner = &*self.inner;
         // Fast path: a notification is already waiting. SeqCst keeps the parking protocol in
         // one total order with the idle counters and queue lengths the caller checked.
@@ -78,31 +108,14 @@ impl Parker {
             }
             Err(actual) => unreachable!("parker in state {actual} while its owner parks"),
         }
-        let deadline = timeout.map(|timeout| Instant::now() + timeout);
         loop {
-            guard = match deadline {
-                None => inner.condvar.wait(guard).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    inner
-                        .condvar
-                        .wait_timeout(guard, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+            guard = inner.condvar.wait(guard).unwrap_or_else(|e| e.into_inner());
             // Spurious condvar wake-ups are filtered here.
             if inner
                 .state
                 .compare_exchange(NOTIFIED, EMPTY, SeqCst, SeqCst)
                 .is_ok()
             {
-                return;
-            }
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-                // Timed out. Back to EMPTY unless an unpark slipped in (then consume it: the
-                // caller re-checks its conditions either way).
-                inner.state.store(EMPTY, SeqCst);
                 return;
             }
         }
@@ -121,6 +134,11 @@ impl Unparker {
                 drop(inner.lock.lock().unwrap_or_else(|e| e.into_inner()));
                 inner.condvar.notify_one();
             }
+            PARKED_DRIVER => {
+                if let Some(driver) = &inner.driver {
+                    driver.wake_driver();
+                }
+            }
             actual => unreachable!("parker in unknown state {actual}"),
         }
     }
@@ -133,7 +151,7 @@ mod loom_tests {
     #[test]
     fn an_unpark_is_never_lost() {
         loom::model(|| {
-            let (parker, unparker) = pair();
+            let (parker, unparker) = pair(None);
             let thread = loom::thread::spawn(move || unparker.unpark());
             parker.park();
             thread.join().unwrap();

@@ -36,6 +36,7 @@ use super::{
     blocking::BlockingPool, Remote, Shared, WorkerMetrics, GLOBAL_QUEUE_INTERVAL,
     MAX_LIFO_POLLS_PER_TICK,
 };
+use crate::io::driver::IoDriver;
 use crate::runtime::builder::Config;
 use crate::task::{Notified, OwnedTasks};
 use crate::time::driver::{DriverHost, TimeDriver};
@@ -136,12 +137,19 @@ pub(super) fn schedule_on_current_worker(
 /// Builds the pool and starts its worker threads.
 pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<JoinHandle<()>>)> {
     let workers = config.workers;
+    let io = Arc::new(IoDriver::new().map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("brigade: could not create the I/O reactor (epoll): {error}"),
+        )
+    })?);
     let mut locals = Vec::with_capacity(workers);
     let mut parkers = Vec::with_capacity(workers);
     let mut remotes = Vec::with_capacity(workers);
     for _ in 0..workers {
         let (local, stealer) = local_queue::local();
-        let (parker, unparker) = park::pair();
+        let driver_waker: Arc<dyn park::DriverWaker> = io.clone();
+        let (parker, unparker) = park::pair(Some(driver_waker));
         locals.push(local);
         parkers.push(parker);
         remotes.push(Remote {
@@ -164,6 +172,7 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
         swept_signal: std::sync::Condvar::new(),
         unhandled_panics: AtomicU64::new(0),
         timers: Arc::new(TimeDriver::new()),
+        io,
     });
     let host: Weak<dyn DriverHost> = Arc::downgrade(&shared) as Weak<Shared>;
     shared.timers.set_host(host);
@@ -260,10 +269,9 @@ impl WorkerContext {
         let mut core = self.core.borrow_mut();
         core.tick = core.tick.wrapping_add(1);
         if core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
-            // Maintenance: a busy pool parks rarely, so it fires due timers here. The woken
-            // tasks are scheduled onto this worker, which needs the core back for that.
+            // The woken tasks are scheduled onto this worker, which needs the core for that.
             drop(core);
-            self.shared.timers.fire_if_due();
+            self.maintenance();
             core = self.core.borrow_mut();
             // Fairness for remote work: take a batch, not one task. While busy tasks keep the
             // local queue full this check is the injector's only way in, and one task per
@@ -279,6 +287,17 @@ impl WorkerContext {
             return Some(task);
         }
         self.pull_injector_batch(&mut core)
+    }
+
+    /// A busy pool parks rarely, so every [`GLOBAL_QUEUE_INTERVAL`] ticks a worker fires due
+    /// timers and, if the driving role is free, collects I/O events without waiting.
+    fn maintenance(&self) {
+        self.shared.timers.fire_if_due();
+        if self.shared.io.registrations() > 0 {
+            if let Some(_driving) = self.shared.timers.try_drive() {
+                self.shared.io.poll(Some(std::time::Duration::ZERO));
+            }
+        }
     }
 
     /// Takes a fair share of the injector (its length over the worker count, capped by half a
@@ -399,9 +418,17 @@ impl WorkerContext {
         WorkerMetrics::bump(&self.shared.remotes[self.index].metrics.parks, 1);
         let timers = &self.shared.timers;
         loop {
-            let timers_due = match timers.try_drive() {
+            let woke_with_work = match timers.try_drive() {
                 Some(driving) => {
-                    driving.park(&self.parker, &self.shared.remotes[self.index].unparker)
+                    // The driving role: wait in epoll until an I/O event, the next timer
+                    // deadline, or an unpark (through the eventfd).
+                    let timeout = driving.begin_park(&self.shared.remotes[self.index].unparker);
+                    let mut io_events = 0;
+                    self.parker.park_on_driver(|| {
+                        io_events = self.shared.io.poll(timeout).unwrap_or(0);
+                    });
+                    let timers_due = driving.end_park();
+                    timers_due || io_events > 0
                 }
                 None => {
                     self.parker.park();
@@ -412,12 +439,13 @@ impl WorkerContext {
                 return;
             }
             let chosen = !self.shared.idle.is_parked(self.index);
-            if timers_due {
-                // Leave the sleepers ourselves (unless a pusher already picked us), then fire:
-                // the woken tasks land in this worker's LIFO slot and local queue.
+            if woke_with_work {
+                // Leave the sleepers ourselves (unless a pusher already picked us), then fire
+                // what is due: the tasks woken by I/O and timers land in this worker's LIFO slot
+                // and local queue.
                 let chosen = chosen || !self.shared.idle.unpark_worker_by_id(self.index);
                 self.core.borrow_mut().is_searching = chosen;
-                timers.fire_due();
+                timers.fire_if_due();
                 self.hand_off_timers();
                 return;
             }

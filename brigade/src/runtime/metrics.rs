@@ -26,6 +26,10 @@ pub struct RuntimeMetrics {
     pub timers_pending: usize,
     /// Timers fired since the runtime started.
     pub timers_fired: u64,
+    /// Sockets registered with the I/O reactor.
+    pub io_registrations: usize,
+    /// Readiness events the reactor has dispatched since the runtime started.
+    pub io_events: u64,
     /// Per worker, in worker index order.
     pub per_worker: Vec<WorkerStats>,
 }
@@ -66,6 +70,8 @@ impl RuntimeMetrics {
             unhandled_panics: shared.unhandled_panics(),
             timers_pending: shared.timers.pending(),
             timers_fired: shared.timers.fired(),
+            io_registrations: shared.io.registrations(),
+            io_events: shared.io.events_dispatched(),
             per_worker,
         }
     }

@@ -333,6 +333,11 @@ pub(crate) fn current_timers() -> Arc<crate::time::driver::TimeDriver> {
     with_current_or_default_pool(|shared| shared.timers.clone())
 }
 
+/// The I/O reactor of the current runtime (or of the default runtime).
+pub(crate) fn current_io() -> Arc<crate::io::driver::IoDriver> {
+    with_current_or_default_pool(|shared| shared.io.clone())
+}
+
 fn with_current_or_default_pool<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
     context::with_current_pool(|pool| match pool {
         Some(shared) => f(shared),

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::entry::{TimerEntry, FIRED, IDLE, REGISTERED, SHUTDOWN};
 use super::wheel::{Insert, Wheel};
-use crate::pool::park::{Parker, Unparker};
+use crate::pool::park::Unparker;
 
 /// A tick that never comes.
 pub(crate) const NEVER: u64 = u64::MAX;
@@ -383,9 +383,9 @@ pub(crate) struct Driving<'a> {
 }
 
 impl Driving<'_> {
-    /// Parks `parker` until the next deadline, an earlier registration, or an unpark.
-    /// Returns whether timers are due now.
-    pub(crate) fn park(&self, parker: &Parker, unparker: &Unparker) -> bool {
+    /// About to park: records `unparker` as the way to reach this thread and returns how long
+    /// it may sleep (`None`: no timer pending, until woken).
+    pub(crate) fn begin_park(&self, unparker: &Unparker) -> Option<Duration> {
         let driver = self.driver;
         let deadline = {
             let mut inner = driver.lock();
@@ -395,18 +395,15 @@ impl Driving<'_> {
             inner.driver_requested = false;
             next
         };
-        match (deadline != NEVER)
+        (deadline != NEVER)
             .then(|| driver.tick_instant(deadline))
             .flatten()
-        {
-            Some(until) => {
-                let timeout = until.saturating_duration_since(Instant::now());
-                if !timeout.is_zero() {
-                    parker.park_timeout(timeout);
-                }
-            }
-            None => parker.park(),
-        }
+            .map(|until| until.saturating_duration_since(Instant::now()))
+    }
+
+    /// Back from parking. Returns whether timers are due now.
+    pub(crate) fn end_park(&self) -> bool {
+        let driver = self.driver;
         let mut inner = driver.lock();
         inner.parked_until = NEVER;
         inner.holder = None;

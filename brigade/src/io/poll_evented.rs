@@ -1,0 +1,100 @@
+//! `PollEvented`: a mio source registered with the current runtime's reactor, and the loop every
+//! socket operation runs — wait until ready, try the non-blocking call, and on `WouldBlock`
+//! clear the readiness and wait again.
+//!
+//! This is the seed's "the thread is released back to the pool during the network wait"
+//! (section 13A): a read that would block returns `Pending`, the task's worker goes on with
+//! other tasks, and the reactor wakes the task when epoll reports the socket readable.
+//! Nothing is allocated per operation: the waker is stored in the resource's `ScheduledIo`.
+
+use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use mio::event::Source;
+use mio::Interest;
+
+use super::driver::{shut_down_error, IoDriver, Registered};
+use super::scheduled_io::Direction;
+
+/// A registered mio source. Deregisters (and closes the source) when dropped.
+pub(crate) struct PollEvented<E: Source> {
+    io: Option<E>,
+    registered: Registered,
+    driver: Arc<IoDriver>,
+}
+
+impl<E: Source> PollEvented<E> {
+    /// Registers `io` with the current runtime's reactor (or the default runtime's).
+    pub(crate) fn new(io: E) -> io::Result<Self> {
+        Self::with_interest(io, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    pub(crate) fn with_interest(mut io: E, interest: Interest) -> io::Result<Self> {
+        let driver = crate::runtime::current_io();
+        let registered = driver.register(&mut io, interest)?;
+        Ok(PollEvented {
+            io: Some(io),
+            registered,
+            driver,
+        })
+    }
+
+    /// The mio source.
+    pub(crate) fn get_ref(&self) -> &E {
+        self.io.as_ref().expect("the source is present until drop")
+    }
+
+    /// Runs `op` once the resource is ready in `direction`, until it stops saying `WouldBlock`.
+    pub(crate) fn poll_io<R>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+        mut op: impl FnMut(&E) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        let scheduled = &self.registered.scheduled;
+        loop {
+            let event = match scheduled.poll_ready(direction, cx) {
+                Poll::Ready(event) => event,
+                Poll::Pending => return Poll::Pending,
+            };
+            if event.is_shutdown() {
+                return Poll::Ready(Err(shut_down_error()));
+            }
+            match op(self.get_ref()) {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    scheduled.clear_readiness(event);
+                }
+                result => return Poll::Ready(result),
+            }
+        }
+    }
+
+    /// Waits until the resource is ready in `direction` (without performing anything).
+    pub(crate) fn poll_ready(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
+    ) -> Poll<io::Result<()>> {
+        match self.registered.scheduled.poll_ready(direction, cx) {
+            Poll::Ready(event) if event.is_shutdown() => Poll::Ready(Err(shut_down_error())),
+            Poll::Ready(_) => Poll::Ready(Ok(())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<E: Source> Drop for PollEvented<E> {
+    fn drop(&mut self) {
+        if let Some(mut io) = self.io.take() {
+            self.driver.deregister(&mut io, &self.registered);
+            // `io` is closed here, after it left epoll.
+        }
+    }
+}
+
+impl<E: Source + std::fmt::Debug> std::fmt::Debug for PollEvented<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get_ref().fmt(f)
+    }
+}

@@ -1,0 +1,172 @@
+//! Unix domain stream sockets: local connections by path (PostgreSQL's default transport).
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io;
+use std::net::Shutdown;
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::task::{Context, Poll};
+
+use mio::Interest;
+
+use super::stream_io::{self, stream_traits};
+use crate::io::poll_evented::PollEvented;
+use crate::io::scheduled_io::Direction;
+
+/// A Unix domain socket server.
+pub struct UnixListener {
+    io: PollEvented<mio::net::UnixListener>,
+}
+
+impl UnixListener {
+    /// Binds to the socket file at `path` (which must not exist yet).
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            io: PollEvented::with_interest(
+                mio::net::UnixListener::bind(path)?,
+                Interest::READABLE,
+            )?,
+        })
+    }
+
+    /// Wraps a std listener (switched to non-blocking mode) for the current runtime.
+    pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        listener.set_nonblocking(true)?;
+        Ok(UnixListener {
+            io: PollEvented::with_interest(
+                mio::net::UnixListener::from_std(listener),
+                Interest::READABLE,
+            )?,
+        })
+    }
+
+    /// Waits for a connection.
+    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// The polling form of [`accept`](Self::accept).
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(UnixStream, SocketAddr)>> {
+        match self
+            .io
+            .poll_io(cx, Direction::Read, |listener| listener.accept())
+        {
+            Poll::Ready(Ok((stream, peer))) => {
+                Poll::Ready(PollEvented::new(stream).map(|io| (UnixStream { io }, peer)))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The address this listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixListener")
+            .field("local_addr", &self.local_addr().ok())
+            .finish()
+    }
+}
+
+/// A Unix domain stream connection; reads and writes like [`super::TcpStream`].
+pub struct UnixStream {
+    io: PollEvented<mio::net::UnixStream>,
+}
+
+impl UnixStream {
+    /// Connects to the socket file at `path`.
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let stream = UnixStream {
+            io: PollEvented::new(mio::net::UnixStream::connect(path)?)?,
+        };
+        poll_fn(|cx| {
+            stream.io.poll_io(cx, Direction::Write, |socket| {
+                match socket.take_error()? {
+                    Some(error) => Err(error),
+                    None => Ok(()),
+                }
+            })
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    /// A connected pair of sockets (handy in tests).
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = mio::net::UnixStream::pair()?;
+        Ok((
+            UnixStream {
+                io: PollEvented::new(a)?,
+            },
+            UnixStream {
+                io: PollEvented::new(b)?,
+            },
+        ))
+    }
+
+    /// Wraps a connected std stream (switched to non-blocking mode) for the current runtime.
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
+        stream.set_nonblocking(true)?;
+        Ok(UnixStream {
+            io: PollEvented::new(mio::net::UnixStream::from_std(stream))?,
+        })
+    }
+
+    fn io(&self) -> &PollEvented<mio::net::UnixStream> {
+        &self.io
+    }
+
+    /// Reads into `buf`; `Ok(0)` at EOF.
+    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| stream_io::poll_read(&self.io, cx, buf)).await
+    }
+
+    /// Writes some of `buf`.
+    pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| stream_io::poll_write(&self.io, cx, buf)).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.write(buf).await? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => buf = &buf[n..],
+            }
+        }
+        Ok(())
+    }
+
+    /// Shuts down the read, write or both directions.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+
+    /// This end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+}
+
+stream_traits!(read: UnixStream);
+stream_traits!(write: UnixStream);
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixStream")
+            .field("local_addr", &self.local_addr().ok())
+            .field("peer_addr", &self.peer_addr().ok())
+            .finish()
+    }
+}
