@@ -32,6 +32,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cancel;
+pub mod compat;
 pub mod future;
 mod io;
 #[allow(dead_code, unused_imports)]

@@ -1,0 +1,78 @@
+//! hyper on brigade: an [`Executor`](hyper::rt::Executor) that spawns tasks on the current
+//! brigade runtime, and a [`Timer`](hyper::rt::Timer) on brigade's timer wheel whose `reset`
+//! moves the existing timer instead of allocating a new one.
+//!
+//! ```
+//! # #[cfg(feature = "hyper")] {
+//! let builder = hyper::server::conn::http1::Builder::new()
+//!     .timer(brigade::compat::hyper::BrigadeTimer)
+//!     .clone();
+//! # let _ = builder; }
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::time::Sleep;
+
+/// Spawns hyper's background futures (HTTP/2 connection drivers, pooled connections) as
+/// detached brigade tasks on the current runtime.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BrigadeExecutor;
+
+impl<F> hyper::rt::Executor<F> for BrigadeExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        crate::spawn(future).detach();
+    }
+}
+
+/// hyper's timer on brigade's wheel.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BrigadeTimer;
+
+/// A brigade [`Sleep`] in the shape hyper wants.
+#[derive(Debug)]
+pub struct BrigadeSleep {
+    sleep: Sleep,
+}
+
+impl Future for BrigadeSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: structural pinning of the only field; it is never moved out.
+        unsafe { self.map_unchecked_mut(|s| &mut s.sleep) }.poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for BrigadeSleep {}
+
+impl hyper::rt::Timer for BrigadeTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(BrigadeSleep {
+            sleep: crate::time::sleep(duration),
+        })
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(BrigadeSleep {
+            sleep: crate::time::sleep_until(deadline),
+        })
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
+        match sleep.as_mut().downcast_mut_pin::<BrigadeSleep>() {
+            Some(ours) => {
+                // SAFETY: structural pinning, as in `poll`.
+                unsafe { ours.map_unchecked_mut(|s| &mut s.sleep) }.reset(new_deadline);
+            }
+            None => *sleep = self.sleep_until(new_deadline),
+        }
+    }
+}
