@@ -54,6 +54,9 @@ options:
   --markdown PATH   also write the table (with a date/machine header) to PATH
   --list            list workload names and exit
   -h, --help        this text
+
+environment:
+  BRIGADE_BENCH_ONLY=brigade|tokio   run one side only (for profilers); prints no table
 ";
 
 struct Opts {
@@ -285,6 +288,19 @@ fn main() -> ExitCode {
     );
     let tokio = Tokio::build(opts.workers);
     let brigade = Brigade::build(opts.workers);
+
+    if let Ok(side) = std::env::var("BRIGADE_BENCH_ONLY") {
+        for w in &selected {
+            for _ in 0..opts.warmup + opts.rounds {
+                let took = match side.as_str() {
+                    "tokio" => (w.run_tokio)(&tokio, opts.workers),
+                    _ => (w.run_brigade)(&brigade, opts.workers),
+                };
+                eprintln!("{} on {side}: {took:?}", w.name);
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
 
     let mut rows = Vec::new();
     for w in &selected {

@@ -45,10 +45,15 @@ pub trait Side: Sync + Sized + 'static {
 
     /// The runtime's timer: completes after `duration`.
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send;
+
+    /// `connections` clients each make `round_trips` round trips of `message` bytes through a
+    /// loopback TCP echo server on this runtime; returns the time from the first write to the
+    /// last read. The shape is identical on both sides; only the socket types differ.
+    fn tcp_echo(&self, connections: usize, round_trips: usize, message: usize) -> Duration;
 }
 
-/// tokio, `rt-multi-thread` scheduler with its time driver enabled (brigade's timers are
-/// always on, so both sides carry a timer driver); no I/O driver.
+/// tokio, `rt-multi-thread` scheduler with its time and I/O drivers enabled (brigade's are
+/// always on, so both sides carry the same drivers).
 pub struct Tokio(tokio::runtime::Runtime);
 
 /// tokio's `JoinHandle<T>` resolves to `Result<T, JoinError>`; this adapter
@@ -74,7 +79,7 @@ impl Side for Tokio {
     fn build(workers: usize) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
-            .enable_time()
+            .enable_all()
             .build()
             .expect("build tokio runtime");
         Tokio(rt)
@@ -111,6 +116,51 @@ impl Side for Tokio {
 
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
         tokio::time::sleep(duration)
+    }
+
+    fn tcp_echo(&self, connections: usize, round_trips: usize, message: usize) -> Duration {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        self.0.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = tokio::spawn(async move {
+                for _ in 0..connections {
+                    let (mut stream, _) = listener.accept().await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; message];
+                        while stream.read_exact(&mut buf).await.is_ok() {
+                            stream.write_all(&buf).await.unwrap();
+                        }
+                    });
+                }
+            });
+            let mut streams = Vec::with_capacity(connections);
+            for _ in 0..connections {
+                let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                streams.push(stream);
+            }
+            server.await.unwrap();
+            let start = std::time::Instant::now();
+            let clients: Vec<_> = streams
+                .into_iter()
+                .map(|mut stream| {
+                    tokio::spawn(async move {
+                        let out = vec![7u8; message];
+                        let mut back = vec![0u8; message];
+                        for _ in 0..round_trips {
+                            stream.write_all(&out).await.unwrap();
+                            stream.read_exact(&mut back).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for client in clients {
+                client.await.unwrap();
+            }
+            start.elapsed()
+        })
     }
 }
 
@@ -159,5 +209,49 @@ impl Side for Brigade {
 
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send {
         brigade::time::sleep(duration)
+    }
+
+    fn tcp_echo(&self, connections: usize, round_trips: usize, message: usize) -> Duration {
+        use brigade::net::{TcpListener, TcpStream};
+        self.0.block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let server = brigade::spawn(async move {
+                for _ in 0..connections {
+                    let (mut stream, _) = listener.accept().await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    brigade::spawn(async move {
+                        let mut buf = vec![0u8; message];
+                        while stream.read_exact(&mut buf).await.is_ok() {
+                            stream.write_all(&buf).await.unwrap();
+                        }
+                    })
+                    .detach();
+                }
+            });
+            let mut streams = Vec::with_capacity(connections);
+            for _ in 0..connections {
+                let stream = TcpStream::connect(addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                streams.push(stream);
+            }
+            server.await;
+            let start = std::time::Instant::now();
+            let clients: Vec<_> = streams
+                .into_iter()
+                .map(|mut stream| {
+                    brigade::spawn(async move {
+                        let out = vec![7u8; message];
+                        let mut back = vec![0u8; message];
+                        for _ in 0..round_trips {
+                            stream.write_all(&out).await.unwrap();
+                            stream.read_exact(&mut back).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            brigade::when_all(clients).await;
+            start.elapsed()
+        })
     }
 }

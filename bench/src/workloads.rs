@@ -68,6 +68,11 @@ pub fn all() -> Vec<Workload> {
                   the ideal is ~10 ms).")
         ),
         workload!(
+            tcp_echo,
+            Some("64 loopback TCP connections x 1 000 round trips of 64 B (TCP_NODELAY), server \
+                  and clients on the runtime under test.")
+        ),
+        workload!(
             timer_cancel,
             Some("100 000 sleeps created, polled once (registered) and dropped (removed), in one task.")
         ),
@@ -281,6 +286,11 @@ pub fn timer_cancel<S: Side>(rt: &S, _workers: usize) -> Duration {
         }
         start.elapsed()
     }))
+}
+
+/// 64 connections x 1 000 round trips of 64 B through a loopback echo server.
+pub fn tcp_echo<S: Side>(rt: &S, _workers: usize) -> Duration {
+    rt.tcp_echo(64, 1_000, 64)
 }
 
 fn stall() {

@@ -448,3 +448,45 @@ fn a_sleep_outliving_its_runtime_says_so_instead_of_hanging() {
     let message = panic_text(&*payload);
     assert!(message.contains("shut down"), "{message}");
 }
+
+#[test]
+fn k9_a_sleep_and_a_timeout_under_a_token_end_promptly_on_cancel() {
+    use brigade::cancel::CancellationTokenSource;
+    use brigade::prelude::*;
+    let rt = two_workers();
+    watchdog("k9 timers", Duration::from_secs(20), move || {
+        rt.block_on(async {
+            for waiting_on in ["sleep", "timeout"] {
+                let source = CancellationTokenSource::new();
+                let token = source.token();
+                let canceller = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(30));
+                    let at = Instant::now();
+                    source.cancel();
+                    at
+                });
+                let cancelled = if waiting_on == "sleep" {
+                    sleep(Duration::from_secs(60))
+                        .with_cancellation(&token)
+                        .await
+                        .is_err()
+                } else {
+                    timeout(Duration::from_secs(60), std::future::pending::<()>())
+                        .with_cancellation(&token)
+                        .await
+                        .is_err()
+                };
+                let woke = Instant::now();
+                let cancelled_at = canceller.join().unwrap();
+                assert!(cancelled, "{waiting_on} must end as cancelled");
+                let reaction = woke - cancelled_at;
+                assert!(
+                    reaction < Duration::from_millis(500),
+                    "{waiting_on} reacted {reaction:?} after the cancel"
+                );
+            }
+            // The cancelled sleeps left the wheel.
+            assert_eq!(brigade::Handle::current().metrics().timers_pending, 0);
+        })
+    });
+}

@@ -50,7 +50,20 @@ impl<E: Source> PollEvented<E> {
         &self,
         cx: &mut Context<'_>,
         direction: Direction,
+        op: impl FnMut(&E) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        self.poll_io_until_drained(cx, direction, op, |_| false)
+    }
+
+    /// [`poll_io`](Self::poll_io), also clearing the readiness when `drained` says the result
+    /// shows the kernel buffer ran dry (a short read or write): the next call then waits for
+    /// the reactor instead of spending a syscall to learn `WouldBlock`.
+    pub(crate) fn poll_io_until_drained<R>(
+        &self,
+        cx: &mut Context<'_>,
+        direction: Direction,
         mut op: impl FnMut(&E) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         let scheduled = &self.registered.scheduled;
         loop {
@@ -65,7 +78,13 @@ impl<E: Source> PollEvented<E> {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     scheduled.clear_readiness(event);
                 }
-                result => return Poll::Ready(result),
+                Ok(value) => {
+                    if drained(&value) {
+                        scheduled.clear_readiness(event);
+                    }
+                    return Poll::Ready(Ok(value));
+                }
+                Err(error) => return Poll::Ready(Err(error)),
             }
         }
     }

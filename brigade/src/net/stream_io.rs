@@ -40,10 +40,17 @@ where
     E: StreamSocket,
     for<'a> &'a E: Read,
 {
-    io.poll_io(cx, Direction::Read, |socket| {
-        let mut socket = socket;
-        socket.read(buf)
-    })
+    let len = buf.len();
+    io.poll_io_until_drained(
+        cx,
+        Direction::Read,
+        |socket| {
+            let mut socket = socket;
+            socket.read(buf)
+        },
+        // A short read emptied the receive buffer (0 is EOF, which stays visible anyway).
+        |&n| n > 0 && n < len,
+    )
 }
 
 /// Reads into memory that may be uninitialised; returns how many bytes are now initialised.
@@ -53,9 +60,13 @@ pub(crate) fn poll_read_uninit<E: StreamSocket>(
     cx: &mut Context<'_>,
     buf: &mut [std::mem::MaybeUninit<u8>],
 ) -> Poll<io::Result<usize>> {
-    io.poll_io(cx, Direction::Read, |socket| {
-        read_uninit(socket.as_raw_fd(), buf)
-    })
+    let len = buf.len();
+    io.poll_io_until_drained(
+        cx,
+        Direction::Read,
+        |socket| read_uninit(socket.as_raw_fd(), buf),
+        |&n| n > 0 && n < len,
+    )
 }
 
 #[cfg(any(feature = "tokio-io", feature = "hyper"))]
@@ -79,10 +90,17 @@ where
     E: StreamSocket,
     for<'a> &'a E: Write,
 {
-    io.poll_io(cx, Direction::Write, |socket| {
-        let mut socket = socket;
-        socket.write(buf)
-    })
+    let len = buf.len();
+    io.poll_io_until_drained(
+        cx,
+        Direction::Write,
+        |socket| {
+            let mut socket = socket;
+            socket.write(buf)
+        },
+        // A short write filled the send buffer.
+        |&n| n > 0 && n < len,
+    )
 }
 
 pub(crate) fn poll_write_vectored<E>(
