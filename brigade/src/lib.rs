@@ -22,6 +22,8 @@
 //! |---|---|---|
 //! | `pool` (private; its face is [`Runtime`]) | 2. a simple thread pool | `ThreadPool` |
 //! | [`task`] | 3, 6, 7, 9. tasks, state machines, builders | `Task<T>`, `AsyncTaskMethodBuilder`, `TaskCompletionSource` |
+//! | [`context`] | 4. ExecutionContext | `ExecutionContext`, `AsyncLocal<T>` |
+//! | [`sync_context`] | 8, 13C. SynchronizationContext | `SynchronizationContext`, `ConfigureAwait`, a UI thread's loop |
 //! | [`future`] | 10, 11. best practices, advanced | `Task.WhenAll`, `Task.WhenAny`, `Task.Yield` |
 //! | [`runtime`] | 2, 13D | the pool's front door, `Task.Run`, sync-over-async |
 //!
@@ -29,11 +31,13 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod context;
 pub mod future;
 #[allow(dead_code, unused_imports)]
 mod loom;
 mod pool;
 pub mod runtime;
+pub mod sync_context;
 pub mod task;
 
 pub use brigade_macros::{main, test};
@@ -50,9 +54,11 @@ pub struct ReadmeDoctests;
 
 /// The traits and names most async code wants in scope: `use brigade::prelude::*;`.
 ///
-/// Extension traits (cancellation, `configure_await`) land here as those parts arrive.
+/// Extension traits land here: `fut.configure_await(false)` today, cancellation next.
 pub mod prelude {
+    pub use crate::context::{AsyncLocal, ExecutionContext};
     pub use crate::future::{when_all, when_any, yield_now};
     pub use crate::runtime::{block_on, run, spawn};
+    pub use crate::sync_context::ConfigureAwaitExt;
     pub use crate::task::{Promise, Task, TaskError};
 }

@@ -328,7 +328,7 @@ impl fmt::Debug for Handle {
 }
 
 /// Calls `f` with the current runtime's pool, or the default runtime's outside any runtime.
-fn with_current_or_default_pool<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+pub(crate) fn with_current_or_default_pool<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
     context::with_current_pool(|pool| match pool {
         Some(shared) => f(shared),
         None => f(&global::default_handle().shared),
