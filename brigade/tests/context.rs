@@ -106,7 +106,7 @@ fn c2_a_spawned_task_sees_the_spawners_snapshot_and_later_writes_stay_on_their_s
                 (at_start, after_parent_wrote)
             });
             C2.set("after the spawn");
-            go.set(()).ok().expect("set once");
+            go.set(()).expect("set once");
             let (at_start, after_parent_wrote) = child.await;
             assert_eq!(at_start, Some("before the spawn"));
             assert_eq!(
@@ -478,7 +478,7 @@ fn c7_a_value_never_leaks_into_an_unrelated_task_polled_next_on_the_same_worker(
             rt.block_on(setter_panics.join()),
             Err(TaskError::Panicked(_))
         ));
-        release.set(()).ok().expect("set once");
+        release.set(()).expect("set once");
         assert_eq!(rt.block_on(setter_pending), Some("pending task's value"));
     });
 }

@@ -212,6 +212,31 @@ impl MainLoop {
     ///
     /// The [`Task`] is `Send` when the output is; a `!Send` output can only be awaited on this
     /// thread.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use brigade::sync_context::MainLoop;
+    ///
+    /// let main_loop = MainLoop::new();
+    /// let label = Rc::new(RefCell::new("Uploading..."));
+    /// let ui_label = label.clone();
+    /// let handler = main_loop.spawn_local(async move {
+    ///     brigade::run(|| std::thread::sleep(std::time::Duration::from_millis(5))).await;
+    ///     *ui_label.borrow_mut() = "Upload complete!"; // an Rc held across an await
+    /// });
+    /// main_loop.run(handler);
+    /// assert_eq!(*label.borrow(), "Upload complete!");
+    /// ```
+    ///
+    /// The thread pool refuses such a future at compile time (X6):
+    ///
+    /// ```compile_fail
+    /// let label = std::rc::Rc::new("Uploading...");
+    /// brigade::spawn(async move {
+    ///     brigade::yield_now().await;
+    ///     drop(label); // `Rc` is not `Send`: error[E0277]
+    /// });
+    /// ```
     #[track_caller]
     pub fn spawn_local<F>(&self, future: F) -> Task<F::Output>
     where
