@@ -21,7 +21,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use brigade::cancel::{CancellationToken, CancellationTokenSource, Cancelled};
+use brigade::context::{AsyncLocal, ExecutionContext};
+use brigade::prelude::ConfigureAwaitExt;
 use brigade::prelude::*;
+use brigade::sync_context::{self, MainLoop};
 use brigade::{Runtime, TaskError};
 
 /// Worker threads for the tour's runtime and stations in the naive pool: a small fixed number,
@@ -34,11 +37,8 @@ fn main() -> std::io::Result<()> {
     let tour_started = Instant::now();
     println!("brigade tour: how async/await works, from a 60-line thread pool to a real runtime.");
     println!("Chapters follow the article's numbering; numbers printed are measured right now.");
-    println!(
-        "This edition covers chapters 1-3, 5-7 and 9-12. ExecutionContext (4), \
-         SynchronizationContext (8)"
-    );
-    println!("and the real-world scenarios (13) join the tour as brigade grows them.");
+    println!("This edition covers chapters 1-12. The real-world scenarios (13) join the tour as");
+    println!("brigade grows them; 13C, the UI thread, is examples/main_loop_ui.rs.");
 
     // One runtime for the whole tour, like the one process-wide thread pool in .NET.
     let rt = Runtime::builder().workers(WORKERS).build()?;
@@ -46,11 +46,11 @@ fn main() -> std::io::Result<()> {
     ch01_the_magic(&rt);
     ch02_a_simple_thread_pool();
     ch03_a_bare_bones_task(&rt);
-    // Chapter 4 (ExecutionContext and AsyncLocal) goes here.
+    ch04_execution_context(&rt);
     ch05_await_a_number(&rt);
     ch05_06_awaiters_and_state_machines(&rt);
     ch07_method_builders(&rt);
-    // Chapter 8 (SynchronizationContext and configure_await) goes here.
+    ch08_synchronization_context(&rt);
     ch09_task_vs_valuetask(&rt);
     ch10_best_practices(&rt);
     ch11_yield_now()?;
@@ -362,6 +362,106 @@ fn ch03_a_bare_bones_task(rt: &Runtime) {
             show("dropped a promise without setting it: the awaiter got Err(Abandoned), not a hang")
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. ExecutionContext: flowing the state
+// ---------------------------------------------------------------------------------------------
+
+/// The order this part of the kitchen is cooking: ambient state, like a request id.
+static ORDER: AsyncLocal<&'static str> = AsyncLocal::new();
+
+/// Where we are: thread name and id.
+fn here() -> String {
+    format!("{} ({:?})", thread_name(), std::thread::current().id())
+}
+
+fn ch04_execution_context(rt: &Runtime) {
+    chapter("4. ExecutionContext: flowing the state");
+    say(
+        "A thread-local would lose the order ticket at the first await: the task may resume on \
+         another thread. So .NET keeps such ambient state in the ExecutionContext, which the \
+         runtime captures when work is queued and restores around running it, then clears. \
+         brigade does the same: an AsyncLocal is a static key; its value lives in the task's \
+         context, captured at every spawn (and run, spawn_local, timer and cancellation \
+         callbacks). One task and its order ticket, with the thread each step ran on:",
+    );
+
+    let steps = rt.block_on(rt.spawn(async {
+        let mut steps = Vec::new();
+        ORDER.set("table 7: soup");
+        steps.push(format!("set in the task on {}: {:?}", here(), ORDER.get()));
+        let (on_blocking, seen) = brigade::run(|| (here(), ORDER.get())).await;
+        steps.push(format!("inside brigade::run on {on_blocking}: {seen:?}"));
+        steps.push(format!(
+            "after that await, on {}: {:?}",
+            here(),
+            ORDER.get()
+        ));
+        brigade::yield_now().await;
+        steps.push(format!("after yield_now, on {}: {:?}", here(), ORDER.get()));
+
+        let (release, kitchen_door) = brigade::Promise::<()>::new();
+        let child = brigade::spawn(async move {
+            let _ = kitchen_door.await; // wait until the parent has changed its ticket
+            (here(), ORDER.get())
+        });
+        ORDER.set("table 7: soup, then fish");
+        let _ = release.set(());
+        let (child_thread, child_saw) = child.await;
+        steps.push(format!(
+            "a child spawned before the parent changed its ticket sees the snapshot, on \
+             {child_thread}: {child_saw:?}; the parent now has {:?}",
+            ORDER.get()
+        ));
+        steps
+    }));
+    for step in steps {
+        show(&step);
+    }
+
+    say(
+        "The article's two lines, ExecutionContext.Capture() and ExecutionContext.Run(...), are \
+         brigade's capture() and run(): a snapshot never changes, whatever is written later.",
+    );
+    ORDER.set("table 9: salad");
+    let captured = ExecutionContext::capture();
+    ORDER.set("table 9: salad, then cake");
+    show(&format!(
+        "captured, then changed: captured.run(|| ORDER.get()) = {:?}, ORDER.get() = {:?}",
+        captured.run(|| ORDER.get()),
+        ORDER.get()
+    ));
+    let suppressed = {
+        let _no_flow = ExecutionContext::suppress_flow();
+        rt.block_on(rt.spawn(async { ORDER.get() }))
+    };
+    show(&format!(
+        "under ExecutionContext::suppress_flow() a spawned task starts empty: {suppressed:?}"
+    ));
+
+    // What flowing costs: a context is one pointer, shared, so a spawn still allocates once.
+    rt.block_on(rt.spawn(async {}));
+    let mut tasks = Vec::with_capacity(1_000);
+    let before = allocations_on_this_thread();
+    for _ in 0..1_000 {
+        tasks.push(rt.spawn(async { ORDER.get().is_some() }));
+    }
+    let allocations = allocations_on_this_thread() - before;
+    let all_saw_it = rt
+        .block_on(brigade::when_all(tasks))
+        .into_iter()
+        .all(|saw| saw);
+    show(&format!(
+        "1000 spawns carrying the order ticket: {allocations} allocations (the task cells; the \
+         context is shared by pointer); every task saw the ticket: {all_saw_it}"
+    ));
+    ORDER.clear();
+    say(
+        "Workers are clean between tasks: the context belongs to the task, so the next task \
+         polled on the same thread never sees the previous one's values. And a task that never \
+         touches an AsyncLocal pays for all this one thread-local pointer per poll.",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,6 +789,88 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 8. SynchronizationContext and ConfigureAwait(false)
+// ---------------------------------------------------------------------------------------------
+
+fn ch08_synchronization_context(rt: &Runtime) {
+    chapter("8. SynchronizationContext and configure_await(false)");
+    say(
+        "The ExecutionContext says who is running; the SynchronizationContext says where. On a \
+         UI thread the code after an await must come back to that thread, because only it may \
+         touch the window. brigade gives every task a home: the pool for spawn, a MainLoop (a \
+         single-threaded loop this thread runs, like a UI thread) for the loop's tasks, or \
+         your own event loop through the SyncContext trait. Wake-ups go home, so the code \
+         after an await runs there. This thread becomes a UI thread now:",
+    );
+
+    let main_loop = MainLoop::with_runtime(rt.handle());
+    let ui = here();
+    let handler = main_loop.spawn(async {
+        let mut lines = vec![format!("the click handler starts on {}", here())];
+        let worked_on = brigade::run(here).await;
+        lines.push(format!("brigade::run worked on {worked_on}"));
+        lines.push(format!("... and the handler resumed on {}", here()));
+        let cooked_on = brigade::spawn(async { here() }).await;
+        lines.push(format!("a pool task cooked on {cooked_on}"));
+        lines.push(format!("... and the handler resumed on {}", here()));
+        lines
+    });
+    for line in main_loop.run(handler) {
+        show(&line);
+    }
+    show(&format!("(the UI thread is {ui})"));
+
+    say(
+        "configure_await(false) is the library's side of the deal: \"I don't need the UI \
+         thread\". The future's body runs on the pool; the code after the await is back home. \
+         A future that is ready at once does not hop at all.",
+    );
+    let library_call = main_loop.spawn(async {
+        let body_ran_on = async {
+            brigade::yield_now().await; // the first real suspension: from here on, the pool
+            here()
+        }
+        .configure_await(false)
+        .await;
+        (body_ran_on, here())
+    });
+    let (body, after) = main_loop.run(library_call);
+    show(&format!(
+        "the library body ran on {body}; the caller resumed on {after}"
+    ));
+
+    say(
+        "And the famous deadlock. A UI handler that blocks on work which needs the UI thread \
+         (.Result, .Wait(); in Rust, block_on) waits for the loop, while the loop waits for the \
+         handler. .NET hangs. brigade sees the loop's thread blocked while its loop has work \
+         waiting, and fails at once, naming the deadlock:",
+    );
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let blocking_handler = main_loop.spawn_local(async {
+        let refresh = sync_context::spawn_local(async { "fresh data" });
+        brigade::block_on(refresh) // what .Result does
+    });
+    let outcome = main_loop.run(blocking_handler.join());
+    std::panic::set_hook(previous_hook);
+    match outcome {
+        Err(TaskError::Panicked(payload)) => show(&format!(
+            "the handler failed with: {}",
+            panic_message(&*payload)
+        )),
+        Ok(value) => show(&format!("the handler returned {value:?} (unexpected here)")),
+        Err(error) => show(&format!("the handler failed otherwise: {error}")),
+    }
+    drop(main_loop);
+    say(
+        "The cure is the seed's: async all the way (await instead of blocking) on the UI \
+         thread, configure_await(false) in library code. examples/main_loop_ui.rs is the \
+         article's upload button on a MainLoop, and examples/foreign_loop.rs plugs a GUI \
+         toolkit's own loop in through SyncContext.",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // 9. Task vs ValueTask
 // ---------------------------------------------------------------------------------------------
 
@@ -990,7 +1172,9 @@ fn summary(elapsed: Duration) {
          an awaiter stores; a task is one heap cell holding the state machine and its result; \
          and a pool of worker threads polls whichever tasks are ready. brigade is that \
          design grown up: per-worker queues with stealing, one allocation per task, panics \
-         caught into join(), run() for blocking work, and yield_now to share a thread.",
+         caught into join(), run() for blocking work, yield_now to share a thread, an \
+         ExecutionContext that travels with each task, and homes that bring continuations \
+         back to a UI thread.",
     );
     say(
         "Next: README.md for how to use brigade, ARCHITECTURE.md for how each part maps to \

@@ -22,6 +22,8 @@
 //! |---|---|---|
 //! | `pool` (private; its face is [`Runtime`]) | 2. a simple thread pool | `ThreadPool` |
 //! | [`task`] | 3, 6, 7, 9. tasks, state machines, builders | `Task<T>`, `AsyncTaskMethodBuilder`, `TaskCompletionSource` |
+//! | [`context`] | 4. ExecutionContext | `ExecutionContext`, `AsyncLocal<T>` |
+//! | [`sync_context`] | 8, 13C. SynchronizationContext | `SynchronizationContext`, `ConfigureAwait`, a UI thread's loop |
 //! | [`future`] | 10, 11. best practices, advanced | `Task.WhenAll`, `Task.WhenAny`, `Task.Yield` |
 //! | [`runtime`] | 2, 13D | the pool's front door, `Task.Run`, sync-over-async |
 //! | [`time`] | 5, 10. an awaitable delay | `Task.Delay`, `PeriodicTimer`, `WaitAsync(timeout)` |
@@ -33,6 +35,7 @@
 
 pub mod cancel;
 pub mod compat;
+pub mod context;
 pub mod future;
 mod io;
 #[allow(dead_code, unused_imports)]
@@ -40,6 +43,7 @@ mod loom;
 pub mod net;
 mod pool;
 pub mod runtime;
+pub mod sync_context;
 pub mod task;
 pub mod time;
 
@@ -57,10 +61,12 @@ pub struct ReadmeDoctests;
 
 /// The traits and names most async code wants in scope: `use brigade::prelude::*;`.
 ///
-/// Extension traits (cancellation, `configure_await`) land here as those parts arrive.
+/// Extension traits land here: `fut.configure_await(false)` today, cancellation next.
 pub mod prelude {
     pub use crate::cancel::CancellationExt;
+    pub use crate::context::{AsyncLocal, ExecutionContext};
     pub use crate::future::{when_all, when_any, yield_now};
     pub use crate::runtime::{block_on, run, spawn};
+    pub use crate::sync_context::ConfigureAwaitExt;
     pub use crate::task::{Promise, Task, TaskError};
 }

@@ -580,6 +580,11 @@ fn k7_cancel_after_on_a_runtime_runs_the_callbacks_on_its_worker() {
             source.cancel_after(Duration::from_millis(10));
             token.cancelled().await;
         });
+        // The awaiting task's waker was registered last, so it runs first (K3, newest first):
+        // the user callback may still be running on the worker when block_on returns.
+        common::wait_until("the callback ran", LIMIT, || {
+            !thread.lock().unwrap().is_empty()
+        });
         let name = thread.lock().unwrap().clone();
         assert!(
             name.starts_with("brigade-worker-"),
@@ -1140,4 +1145,28 @@ fn measure_cancel_with_10_000_registrations() {
         total / RUNS as u32,
         best.as_nanos() as f64 / N as f64
     );
+}
+
+#[test]
+fn k3_a_callback_runs_inside_the_execution_context_captured_at_registration() {
+    use brigade::context::AsyncLocal;
+    static WHO: AsyncLocal<&'static str> = AsyncLocal::new();
+    let source = CancellationTokenSource::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    WHO.set("registrar");
+    let log = seen.clone();
+    let _registration = source
+        .token()
+        .register(move || log.lock().unwrap().push(WHO.get()));
+    WHO.clear();
+    // Cancelled from another thread whose own context says something else.
+    std::thread::spawn(move || {
+        WHO.set("canceller");
+        source.cancel();
+        // The canceller's context is untouched by the callback's.
+        assert_eq!(WHO.get(), Some("canceller"));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![Some("registrar")]);
 }

@@ -389,10 +389,10 @@ impl SourceState {
 }
 
 /// Runs one callback. EVERY callback a source runs goes through here — from `cancel()`, and
-/// from `register()` on an already-cancelled token — so that this is the one place where, once
-/// the ExecutionContext module is merged, a user callback will run inside the context captured
-/// when it was registered (K3). Wakers and linked children do not capture a context: they run
-/// no user code of their own (.NET registers those with `UnsafeRegister` for the same reason).
+/// from `register()` on an already-cancelled token. A user callback carries the
+/// ExecutionContext captured when it was registered and runs inside it (K3; see
+/// `CancellationToken::register`). Wakers and linked children capture no context: they run no
+/// user code of their own (.NET registers those with `UnsafeRegister` for the same reason).
 fn invoke(callback: Callback) {
     match callback {
         Callback::User(callback) => callback(),

@@ -11,6 +11,7 @@ use std::task::{Context, Poll, Waker};
 use super::registry::{Callback, SlotKey};
 use super::state::{IfRunning, SourceState, WaiterState};
 use super::Cancelled;
+use crate::context::ExecutionContext;
 
 /// Listens for cancellation from one [`CancellationTokenSource`](super::CancellationTokenSource)
 /// — .NET's `CancellationToken`. It can observe cancellation but never request it.
@@ -136,7 +137,11 @@ impl CancellationToken {
         let Some(state) = &self.state else {
             return Registration::inert();
         };
-        match state.register(Callback::User(Box::new(callback))) {
+        // K3: the callback runs inside the ExecutionContext of this call, whichever thread
+        // cancels (the same single allocation holds both).
+        let context = ExecutionContext::capture();
+        let callback = Box::new(move || context.run(callback));
+        match state.register(Callback::User(callback)) {
             Some(key) => Registration::stored(state.clone(), key),
             None => Registration::inert(),
         }

@@ -2,12 +2,19 @@
 //! brigade runtime, and a [`Timer`](hyper::rt::Timer) on brigade's timer wheel whose `reset`
 //! moves the existing timer instead of allocating a new one.
 //!
+//! Hand them to hyper's builders (`.timer(BrigadeTimer)`, `::new(BrigadeExecutor)`); the
+//! sockets in [`crate::net`] already speak hyper's I/O traits.
+//!
 //! ```
-//! # #[cfg(feature = "hyper")] {
-//! let builder = hyper::server::conn::http1::Builder::new()
-//!     .timer(brigade::compat::hyper::BrigadeTimer)
-//!     .clone();
-//! # let _ = builder; }
+//! use std::time::{Duration, Instant};
+//! use hyper::rt::Timer;
+//! use brigade::compat::hyper::BrigadeTimer;
+//! # brigade::block_on(async {
+//! let mut sleep = BrigadeTimer.sleep(Duration::from_secs(60));
+//! // Pulled in without a new allocation: the same timer moves in the wheel.
+//! BrigadeTimer.reset(&mut sleep, Instant::now() + Duration::from_millis(5));
+//! sleep.await;
+//! # });
 //! ```
 
 use std::future::Future;

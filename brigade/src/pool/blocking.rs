@@ -26,6 +26,7 @@ use std::time::Duration;
 use super::Shared;
 use crate::runtime::builder::Config;
 use crate::runtime::context;
+use crate::sync_context::SyncContext;
 use crate::task::{self, Notified, RawTask, Schedule, Task, TaskId, TaskMeta};
 
 pub(crate) struct BlockingPool {
@@ -60,6 +61,11 @@ impl Schedule for BlockingSchedule {
 
     fn unhandled_panic(&self, id: TaskId, meta: &TaskMeta, payload: Box<dyn Any + Send>) {
         self.0.unhandled_panic(id, meta, payload);
+    }
+
+    fn sync_context(&self) -> Option<Arc<dyn SyncContext>> {
+        // A `brigade::run` closure runs on the pool's blocking threads: Task.Run's pool.
+        Some(self.0.clone())
     }
 }
 

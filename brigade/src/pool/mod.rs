@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use crate::io::driver::IoDriver;
 use crate::runtime::builder::Config;
+use crate::sync_context::{Runnable, SyncContext};
 use crate::task::{self, Notified, OwnedTasks, RawTask, Schedule, Task, TaskId, TaskMeta};
 use crate::time::driver::{DriverHost, TimeDriver};
 
@@ -131,7 +132,7 @@ impl Shared {
 
     /// Queues a runnable task: locally if we are one of this pool's workers, else through the
     /// injector. `is_yield` sends it to the back of the local queue instead of the LIFO slot.
-    fn schedule_task(self: &Arc<Self>, task: Notified, is_yield: bool) {
+    fn schedule_task(&self, task: Notified, is_yield: bool) {
         let task = match worker::schedule_on_current_worker(self, task, is_yield) {
             Ok(()) => return,
             Err(task) => task,
@@ -261,5 +262,23 @@ impl Schedule for Arc<Shared> {
     fn unhandled_panic(&self, id: TaskId, meta: &TaskMeta, payload: Box<dyn Any + Send>) {
         self.unhandled_panics.fetch_add(1, Ordering::Relaxed);
         self.config.unhandled_panic.handle(id, meta, payload);
+    }
+
+    fn sync_context(&self) -> Option<Arc<dyn SyncContext>> {
+        Some(self.clone())
+    }
+
+    fn pool(&self) -> Option<Arc<dyn SyncContext>> {
+        Some(self.clone())
+    }
+}
+
+/// The pool is one synchronization context (seed section 8: "in .NET Core console and web
+/// apps there is no SynchronizationContext, so continuations run on the ThreadPool"): a task
+/// moved here runs on whichever worker takes it.
+impl SyncContext for Shared {
+    fn post(&self, task: Runnable) {
+        let is_yield = task.is_yield();
+        self.schedule_task(task.into_notified(), is_yield);
     }
 }

@@ -85,12 +85,12 @@ fn with_current<R>(f: impl FnOnce(Option<&WorkerContext>) -> R) -> R {
 /// Puts `task` in this thread's LIFO slot or local queue if this thread is a worker of
 /// `shared`; gives it back otherwise.
 pub(super) fn schedule_on_current_worker(
-    shared: &Arc<Shared>,
+    shared: &Shared,
     task: Notified,
     is_yield: bool,
 ) -> Result<(), Notified> {
     with_current(|cx| {
-        let Some(cx) = cx.filter(|cx| Arc::ptr_eq(&cx.shared, shared)) else {
+        let Some(cx) = cx.filter(|cx| ptr::eq(Arc::as_ptr(&cx.shared), shared)) else {
             return Err(task);
         };
         // The loop never holds the core across a poll; a borrow here means we are inside

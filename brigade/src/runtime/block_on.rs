@@ -3,7 +3,11 @@
 //! The calling thread polls the future itself and sleeps between polls until its waker fires.
 //! It refuses to run on a worker thread: a worker blocked waiting for a future that may need that
 //! very worker to make progress is the classic sync-over-async deadlock (seed section 10,
-//! "async all the way").
+//! "async all the way"). On a thread that owns a `MainLoop` it fails as soon as the loop has
+//! work waiting, which cannot run while the thread blocks (X5, `sync_context/deadlock.rs`).
+//!
+//! The future runs in a copy of the caller's ExecutionContext: it sees the caller's values,
+//! and what it sets stays inside it, as an async method's writes do not flow back to its caller.
 
 use std::future::Future;
 use std::pin::pin;
@@ -13,7 +17,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
 use super::{context, Handle};
+use crate::context::ExecutionContext;
 use crate::pool;
+use crate::sync_context::BlockingOnLoop;
 
 /// Wakes the thread blocked in `block_on`.
 struct ThreadNotify {
@@ -36,9 +42,14 @@ impl Wake for ThreadNotify {
 }
 
 impl ThreadNotify {
-    fn wait(&self) {
+    /// Sleeps until woken, or until this thread's `MainLoop` gets work (its posts unpark this
+    /// same thread).
+    fn wait(&self, main_loop: &BlockingOnLoop) {
         // `park` can return spuriously; the flag tells a real wake-up.
         while !self.notified.swap(false, Ordering::Acquire) {
+            if main_loop.has_work() {
+                return;
+            }
             thread::park();
         }
     }
@@ -67,11 +78,13 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, what: &str, future: F) -> F::
     });
     let waker = Waker::from(notify.clone());
     let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
+    let main_loop = BlockingOnLoop::start();
+    let mut future = pin!(ExecutionContext::current_full().scope(future));
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
-        notify.wait();
+        main_loop.refuse_if_loop_waits(what);
+        notify.wait(&main_loop);
     }
 }

@@ -338,7 +338,7 @@ pub(crate) fn current_io() -> Arc<crate::io::driver::IoDriver> {
     with_current_or_default_pool(|shared| shared.io.clone())
 }
 
-fn with_current_or_default_pool<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+pub(crate) fn with_current_or_default_pool<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
     context::with_current_pool(|pool| match pool {
         Some(shared) => f(shared),
         None => f(&global::default_handle().shared),

@@ -8,8 +8,9 @@
 //! Layout (`#[repr(C)]`, so a `*const Header` is also a pointer to the whole cell):
 //!
 //! ```text
-//! Cell<F, S> ─┬─ Header     state word, vtable, injector link, owned-list links, id, name, spawn location
-//!             ├─ scheduler  S: the task's home (where wake-ups post it)
+//! Cell<F, S> ─┬─ Header     state word, vtable, injector link, owned-list links, id, name, spawn
+//!             │             location, the task's ExecutionContext, the home it was moved to
+//!             ├─ scheduler  S: the task's static home (where wake-ups post it unless it moved)
 //!             ├─ stage      the future, then its output, then "consumed"
 //!             └─ join_waker the continuation: the waker of whoever awaits the Task
 //! ```
@@ -18,18 +19,26 @@
 //! - The cell lives until the reference count in the state word reaches zero.
 //! - `stage` is touched only by the thread owning the future (state RUNNING) or, once COMPLETE,
 //!   by the join handle; `join_waker` follows the JOIN_WAKER protocol in `state.rs`.
+//! - `context` is touched only by the thread owning the future (through the running-task
+//!   pointer, `current.rs`) and by the last reference's `dealloc`; `home` follows `home.rs`.
+//! - A cell whose future is not `Send` (`spawn_local`) is only ever run, shut down and
+//!   completed on its `MainLoop`'s thread; other threads only count references, wake it (push
+//!   it to the loop's queue) and free a cell whose future and output are gone (see
+//!   `new_local_task` in `mod.rs`).
 
+use std::cell::RefCell;
 use std::future::Future;
-use std::panic::Location;
 use std::ptr::NonNull;
 use std::task::Waker;
 
 use super::error::TaskError;
 use super::harness;
+use super::home::{HomeSlot, StaticHome};
 use super::id::{TaskId, TaskMeta};
 use super::owned::OwnedLinks;
 use super::state::State;
 use super::Schedule;
+use crate::context::ExecutionContext;
 use crate::loom::cell::UnsafeCell;
 
 /// The part of the cell every task shares, whatever its future type.
@@ -43,6 +52,10 @@ pub(crate) struct Header {
     pub(crate) owned: OwnedLinks,
     pub(crate) id: TaskId,
     pub(crate) meta: TaskMeta,
+    /// The task's ExecutionContext: captured at spawn, read and written by the code it runs.
+    pub(crate) context: RefCell<ExecutionContext>,
+    /// The context the task was moved to (`switch_to`, `configure_await`), if any.
+    pub(crate) home: HomeSlot,
 }
 
 /// Where the future is in its life.
@@ -85,30 +98,37 @@ pub(crate) struct Vtable {
     pub(crate) drop_join_handle: unsafe fn(NonNull<Header>),
     /// Runtime shutdown: drop the future if idle.
     pub(crate) shutdown: unsafe fn(NonNull<Header>),
+    /// The task's static home, type-erased (for `SyncContext::current` and switching).
+    pub(crate) static_home: unsafe fn(NonNull<Header>) -> StaticHome,
+}
+
+/// What a new cell starts with besides its future and scheduler.
+pub(crate) struct Birth {
+    pub(crate) id: TaskId,
+    pub(crate) meta: TaskMeta,
+    pub(crate) context: ExecutionContext,
+    /// Whether the future is `Send`, so the task may move between contexts.
+    pub(crate) movable: bool,
 }
 
 impl<F, S> Cell<F, S>
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future + 'static,
+    F::Output: 'static,
     S: Schedule,
 {
     /// Allocates a new task cell in its initial state (see `state.rs`).
-    pub(crate) fn allocate(
-        future: F,
-        scheduler: S,
-        id: TaskId,
-        name: Option<Box<str>>,
-        location: &'static Location<'static>,
-    ) -> NonNull<Header> {
+    pub(crate) fn allocate(future: F, scheduler: S, birth: Birth) -> NonNull<Header> {
         let cell = Box::new(Cell {
             header: Header {
                 state: State::new(),
                 vtable: harness::vtable::<F, S>(),
                 queue_next: std::cell::UnsafeCell::new(None),
                 owned: OwnedLinks::new(),
-                id,
-                meta: TaskMeta { name, location },
+                id: birth.id,
+                meta: birth.meta,
+                context: RefCell::new(birth.context),
+                home: HomeSlot::new(birth.movable),
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),
@@ -127,7 +147,8 @@ pub(crate) struct RawTask {
 }
 
 // SAFETY: the cell's shared fields are atomics or guarded by the state-word protocol; futures
-// and outputs in it are `Send` (enforced where cells are created).
+// and outputs in it are `Send` (enforced where cells are created), except in local cells,
+// whose futures are only touched on their loop's thread (see `new_local_task`).
 unsafe impl Send for RawTask {}
 // SAFETY: as above; `&RawTask` only reads through the protocol.
 unsafe impl Sync for RawTask {}
@@ -185,6 +206,11 @@ impl Notified {
     /// The caller must own one reference counted in the state word and NOTIFIED must be set.
     pub(crate) unsafe fn from_raw(raw: RawTask) -> Notified {
         Notified(raw)
+    }
+
+    /// The task, for reading its header (the entry keeps it alive while borrowed).
+    pub(crate) fn raw(&self) -> RawTask {
+        self.0
     }
 
     /// Gives up the wrapper without releasing the reference (it now lives in an intrusive

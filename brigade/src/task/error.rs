@@ -11,7 +11,8 @@ pub enum TaskError {
     /// The task panicked; the payload is the original one, as `catch_unwind` caught it.
     Panicked(Box<dyn Any + Send + 'static>),
     /// The runtime shut down before the task finished (or before it could start), so its
-    /// future was dropped.
+    /// future was dropped. Also: the task's home went away — its `MainLoop` was dropped, or
+    /// its `SyncContext` dropped the wake-up instead of running it.
     RuntimeShutdown,
 }
 
@@ -57,7 +58,7 @@ impl fmt::Display for TaskError {
                 write!(f, "the task panicked: {}", panic_message(payload.as_ref()))
             }
             TaskError::RuntimeShutdown => {
-                f.write_str("the task's runtime shut down before the task finished")
+                f.write_str("the task's runtime (or main loop) shut down before the task finished")
             }
         }
     }

@@ -5,6 +5,11 @@
 //! builder's "catching exceptions from MoveNext") and run the continuation, which here is the
 //! join waker. Every function is monomorphised for one future type `F` and scheduler `S` and
 //! reached through the cell's [`Vtable`].
+//!
+//! Around every poll (and every drop of the future) the task is marked as this thread's
+//! running task (`current.rs`): the seed section 4's "restore the captured ExecutionContext,
+//! run, clear", at the cost of one thread-local pointer. Wake-ups go to the task's home
+//! (`home.rs`): its scheduler `S`, or the context it was moved to.
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
@@ -14,16 +19,19 @@ use std::ptr::NonNull;
 use std::task::{Context, Poll, Waker};
 
 use super::cell::{Cell, Header, Notified, RawTask, Stage, Vtable};
+use super::current;
 use super::error::TaskError;
+use super::home::StaticHome;
 use super::state::{TransitionToIdle, TransitionToRunning};
 use super::waker::waker_ref;
 use super::Schedule;
+use crate::sync_context::Runnable;
 
 /// The vtable for cells holding an `F` homed on an `S`.
 pub(crate) fn vtable<F, S>() -> &'static Vtable
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future + 'static,
+    F::Output: 'static,
     S: Schedule,
 {
     &Vtable {
@@ -33,6 +41,7 @@ where
         try_read_output: try_read_output::<F, S>,
         drop_join_handle: drop_join_handle::<F, S>,
         shutdown: shutdown::<F, S>,
+        static_home: static_home::<F, S>,
     }
 }
 
@@ -45,8 +54,8 @@ unsafe fn cell<'a, F: Future, S>(ptr: NonNull<Header>) -> &'a Cell<F, S> {
 
 unsafe fn run<F, S>(ptr: NonNull<Header>)
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future + 'static,
+    F::Output: 'static,
     S: Schedule,
 {
     // SAFETY: the caller hands over a queue entry, so the cell is alive.
@@ -66,15 +75,19 @@ where
 /// One `MoveNext`: poll the future with a waker that points back at this cell.
 fn poll_future<F, S>(cell: &Cell<F, S>, ptr: NonNull<Header>)
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future + 'static,
+    F::Output: 'static,
     S: Schedule,
 {
     // The runner's reference keeps the cell alive during the poll, so the waker handed to the
     // future can borrow it without counting; `Waker::clone` counts.
     let waker = ManuallyDrop::new(waker_ref(ptr));
     let mut cx = Context::from_waker(&waker);
+    // AsyncLocal reads and writes in the poll go to this task's context (C1, C7).
+    let running = current::enter(ptr);
     let polled = catch_unwind(AssertUnwindSafe(|| {
+        #[cfg(feature = "tracing")]
+        let _span = crate::context::enter_task_span();
         cell.stage.with_mut(|stage| {
             // SAFETY: RUNNING is set by this thread, so it owns the stage; the future is never
             // moved out of the cell while it is `Running`, so pinning it in place is sound.
@@ -84,13 +97,14 @@ where
             }
         })
     }));
+    drop(running);
     match polled {
         Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
             TransitionToIdle::Idle => {}
             TransitionToIdle::Requeue => {
                 // SAFETY: the transition counted a reference for the new queue entry.
                 let task = unsafe { Notified::from_raw(RawTask::from_header(ptr)) };
-                cell.scheduler.yield_now(task);
+                post_home(cell, task, true);
                 // Only now may the runner let go: until `yield_now` returned, this thread was
                 // reading `cell.scheduler` while another worker could be running the task.
                 RawTask::from_header(ptr).drop_reference();
@@ -119,9 +133,20 @@ where
     }
 }
 
-/// Drops the future in place, catching a panic from its destructor.
+/// Drops the future in place, then the task's context and moved-to home (the task is over),
+/// catching a panic from their destructors.
 fn drop_future<F: Future, S>(cell: &Cell<F, S>) -> Option<Box<dyn std::any::Any + Send>> {
-    catch_unwind(AssertUnwindSafe(|| set_stage(cell, Stage::Consumed))).err()
+    let ptr = NonNull::from(&cell.header);
+    // The future's destructors run inside the task's context, as its polls did.
+    let _running = current::enter(ptr);
+    let dropped = catch_unwind(AssertUnwindSafe(|| set_stage(cell, Stage::Consumed))).err();
+    let released = catch_unwind(AssertUnwindSafe(|| {
+        let context = cell.header.context.take();
+        drop(context);
+        RawTask::from_header(ptr).clear_home();
+    }))
+    .err();
+    dropped.or(released)
 }
 
 /// Drops the future because of `reason`, and records why there is no output.
@@ -149,8 +174,8 @@ fn take_stage<F: Future, S>(cell: &Cell<F, S>) -> Stage<F> {
 /// joiner) and drop the runner's (and the list's) reference.
 fn complete<F, S>(cell: &Cell<F, S>, ptr: NonNull<Header>)
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future + 'static,
+    F::Output: 'static,
     S: Schedule,
 {
     let before = cell.header.state.transition_to_complete();
@@ -194,15 +219,45 @@ fn report_if_unobserved_panic<F: Future, S: Schedule>(cell: &Cell<F, S>, stage: 
 
 unsafe fn schedule<F, S>(ptr: NonNull<Header>)
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future + 'static,
+    F::Output: 'static,
     S: Schedule,
 {
     // SAFETY: the caller owns the new queue entry's reference and the cell is alive.
     let cell = unsafe { cell::<F, S>(ptr) };
     // SAFETY: the caller set NOTIFIED and counted the entry's reference.
     let task = unsafe { Notified::from_raw(RawTask::from_header(ptr)) };
-    cell.scheduler.schedule(task);
+    post_home(cell, task, false);
+}
+
+/// Hands a queue entry to the task's home: the context it moved to, else its scheduler.
+/// `is_yield`: the task woke itself during its own poll.
+///
+/// The caller holds the task's one pending entry (the runner re-queueing, or the waker or
+/// canceller that made the entry) and a reference of its own across the call.
+fn post_home<F: Future, S: Schedule>(cell: &Cell<F, S>, task: Notified, is_yield: bool) {
+    // SAFETY: the caller holds the pending entry: nobody can be moving the task meanwhile.
+    match unsafe { cell.header.home.moved_to() } {
+        None if is_yield => cell.scheduler.yield_now(task),
+        None => cell.scheduler.schedule(task),
+        // `moved_to` gave us our own `Arc`: the task may run and move on before `post`
+        // returns, dropping the slot's.
+        Some(home) => home.post(Runnable::new(task, is_yield)),
+    }
+}
+
+unsafe fn static_home<F, S>(ptr: NonNull<Header>) -> StaticHome
+where
+    F: Future + 'static,
+    F::Output: 'static,
+    S: Schedule,
+{
+    // SAFETY: the caller holds a reference, so the cell is alive.
+    let cell = unsafe { cell::<F, S>(ptr) };
+    StaticHome {
+        context: cell.scheduler.sync_context(),
+        pool: cell.scheduler.pool(),
+    }
 }
 
 unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
@@ -213,8 +268,8 @@ unsafe fn dealloc<F: Future, S>(ptr: NonNull<Header>) {
 
 unsafe fn try_read_output<F, S>(ptr: NonNull<Header>, dst: *mut (), waker: &Waker)
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future + 'static,
+    F::Output: 'static,
     S: Schedule,
 {
     // SAFETY: the join handle holds a reference.
@@ -268,8 +323,8 @@ fn output_ready_or_waker_registered<F: Future, S>(cell: &Cell<F, S>, waker: &Wak
 
 unsafe fn drop_join_handle<F, S>(ptr: NonNull<Header>)
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future + 'static,
+    F::Output: 'static,
     S: Schedule,
 {
     // SAFETY: the join handle's reference keeps the cell alive until the end of this function.
@@ -290,8 +345,8 @@ where
 
 unsafe fn shutdown<F, S>(ptr: NonNull<Header>)
 where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
+    F: Future + 'static,
+    F::Output: 'static,
     S: Schedule,
 {
     // SAFETY: the caller took over the owned list's reference.

@@ -165,3 +165,77 @@ fn cancel_racing_a_wake_drops_the_future_exactly_once() {
         drop(waker);
     });
 }
+
+/// A context that only queues what is posted to it (a task's moved-to home).
+struct Elsewhere(Mutex<VecDeque<crate::sync_context::Runnable>>);
+
+impl crate::sync_context::SyncContext for Elsewhere {
+    fn post(&self, task: crate::sync_context::Runnable) {
+        self.0.lock().unwrap().push_back(task);
+    }
+}
+
+/// Moves its task to `to` on the first poll, then waits for `flag` like `WaitForFlag`.
+struct MoveThenWait {
+    to: std::sync::Arc<Elsewhere>,
+    moved: bool,
+    inner: WaitForFlag,
+}
+
+impl Future for MoveThenWait {
+    type Output = usize;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+        if !self.moved {
+            self.moved = true;
+            let task = super::running().expect("polled as a task");
+            drop(task.move_home(self.to.clone()));
+        }
+        Pin::new(&mut self.inner).poll(cx)
+    }
+}
+
+#[test]
+fn a_wake_racing_the_poll_that_moves_the_task_goes_to_the_new_home() {
+    loom::model(|| {
+        let home = Queue::new();
+        let elsewhere = std::sync::Arc::new(Elsewhere(Mutex::new(VecDeque::new())));
+        let flag = Arc::new(AtomicBool::new(false));
+        let waker = Arc::new(Mutex::new(None::<Waker>));
+        let future = MoveThenWait {
+            to: elsewhere.clone(),
+            moved: false,
+            inner: WaitForFlag {
+                flag: flag.clone(),
+                waker: waker.clone(),
+                polls: Arc::new(AtomicUsize::new(0)),
+            },
+        };
+        let (mut task, notified) = spawn_on(&home, future);
+
+        let waking = {
+            let waker = waker.clone();
+            loom::thread::spawn(move || {
+                flag.store(true, SeqCst);
+                if let Some(w) = waker.lock().unwrap().take() {
+                    w.wake();
+                }
+            })
+        };
+        notified.run();
+        waking.join().unwrap();
+        // The wake came during the poll (re-queued when it ended) or after it (submitted):
+        // either way it must reach the new home, never the old one. Or it came before the
+        // poll stored the waker, and the poll saw the flag and finished.
+        assert!(
+            home.0.lock().unwrap().is_empty(),
+            "a wake went to the old home"
+        );
+        let posted = elsewhere.0.lock().unwrap().pop_front();
+        if let Some(runnable) = posted {
+            runnable.run();
+        }
+        assert!(elsewhere.0.lock().unwrap().is_empty());
+        assert_eq!(poll_once(&mut task), Poll::Ready(7));
+        drop(waker);
+    });
+}

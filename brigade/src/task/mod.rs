@@ -12,9 +12,11 @@
 //! `Ready`: COMPLETE, output stored, join waker woken → the handle takes the output.
 
 mod cell;
+pub(crate) mod current;
 mod error;
 mod handle;
 mod harness;
+mod home;
 mod id;
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -26,8 +28,13 @@ mod waker;
 use std::any::Any;
 use std::future::Future;
 use std::panic::Location;
+use std::sync::Arc;
+
+use crate::context::ExecutionContext;
+use crate::sync_context::SyncContext;
 
 pub(crate) use cell::{Notified, RawTask};
+pub(crate) use current::running;
 pub(crate) use error::panic_message;
 pub use error::TaskError;
 pub use handle::{Join, Task};
@@ -36,9 +43,10 @@ pub(crate) use id::{describe, TaskMeta};
 pub(crate) use owned::OwnedTasks;
 pub use promise::{Abandoned, AlreadySet, Promise, PromiseTask};
 
-/// A task's home: where its wake-ups post it and who keeps its bookkeeping.
+/// A task's static home: where its wake-ups post it (unless it moved, see `home.rs`) and who
+/// keeps its bookkeeping.
 ///
-/// The thread pool is one home; later a main loop or a user's synchronization context.
+/// The thread pool is one home, a `MainLoop` another, a user's `SyncContext` a third.
 pub(crate) trait Schedule: Send + Sync + 'static {
     /// A task became runnable (woken while idle, or cancellation requested).
     fn schedule(&self, task: Notified);
@@ -54,6 +62,16 @@ pub(crate) trait Schedule: Send + Sync + 'static {
 
     /// A task's panic that nobody will observe (the task was detached).
     fn unhandled_panic(&self, id: TaskId, meta: &TaskMeta, payload: Box<dyn Any + Send>);
+
+    /// This home as a `SyncContext`: what `SyncContext::current()` answers in its tasks.
+    fn sync_context(&self) -> Option<Arc<dyn SyncContext>> {
+        None
+    }
+
+    /// The thread pool `configure_await(false)` sends this home's tasks to.
+    fn pool(&self) -> Option<Arc<dyn SyncContext>> {
+        None
+    }
 }
 
 /// Allocates a task cell for `future` homed on `scheduler`. Returns the join handle and the
@@ -70,7 +88,57 @@ where
     F::Output: Send + 'static,
     S: Schedule,
 {
-    let ptr = cell::Cell::allocate(future, scheduler, TaskId::next(), name, location);
+    allocate(future, scheduler, name, location, true)
+}
+
+/// [`new_task`] for a future that is not `Send` (`spawn_local`), homed on a `MainLoop`.
+///
+/// # Safety
+/// The caller must make sure that, for as long as the future or its output lives in the
+/// cell, the task is run, shut down, cancelled into completion and its output dropped only on
+/// the one thread that owns `scheduler`:
+/// - `scheduler` queues the task for that thread alone, and never shuts down or drops a
+///   queue entry of a live local task on another thread;
+/// - that thread completes (or shuts down) every task it owns before it stops, keeping the
+///   owned list's reference until then, so no other thread's last reference can free a cell
+///   that still holds the future;
+/// - the output is dropped on that thread too, or is `Send` (the [`Task`] handle is `Send`
+///   only then).
+///
+/// The task never moves to another context (`movable` is false).
+pub(crate) unsafe fn new_local_task<F, S>(
+    future: F,
+    scheduler: S,
+    location: &'static Location<'static>,
+) -> (Task<F::Output>, Notified, RawTask)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+    S: Schedule,
+{
+    allocate(future, scheduler, None, location, false)
+}
+
+fn allocate<F, S>(
+    future: F,
+    scheduler: S,
+    name: Option<Box<str>>,
+    location: &'static Location<'static>,
+    movable: bool,
+) -> (Task<F::Output>, Notified, RawTask)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+    S: Schedule,
+{
+    let birth = cell::Birth {
+        id: TaskId::next(),
+        meta: TaskMeta { name, location },
+        // Seed section 4, step 1: capture the spawner's context for the new work item.
+        context: ExecutionContext::capture(),
+        movable,
+    };
+    let ptr = cell::Cell::allocate(future, scheduler, birth);
     let raw = RawTask::from_header(ptr);
     // SAFETY: the initial state counts three references and has NOTIFIED set: one for the
     // queue entry made here, one for the join handle, one returned for the owned list.
