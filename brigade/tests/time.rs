@@ -191,7 +191,8 @@ fn t4_interval_default_skips_missed_ticks_and_stays_on_its_grid() {
     assert_eq!(ticks[0], period * 2, "ticks: {ticks:?}");
     assert!(ticks[1] > Duration::from_millis(90), "ticks: {ticks:?}");
     for pair in ticks.windows(2).skip(1) {
-        assert_eq!(pair[1] - pair[0], period, "ticks: {ticks:?}");
+        // One period apart, unless the loaded machine made us miss another tick.
+        assert!(pair[1] - pair[0] >= period, "ticks: {ticks:?}");
     }
     for tick in &ticks {
         assert_eq!(tick.as_millis() % 20, 0, "off the grid: {ticks:?}");
@@ -214,7 +215,9 @@ fn t4_interval_delay_restarts_the_period_from_the_late_tick() {
     assert_eq!(ticks[0], period * 2, "ticks: {ticks:?}");
     // The next tick is a period after the late one was *taken* (≥ 90 ms), off the old grid.
     assert!(ticks[1] >= Duration::from_millis(90), "ticks: {ticks:?}");
-    assert_eq!(ticks[2] - ticks[1], period, "ticks: {ticks:?}");
+    // At least a period apart (exactly one when the tick was taken on time; a loaded machine
+    // taking it late restarts the period again, which is the point of Delay).
+    assert!(ticks[2] - ticks[1] >= period, "ticks: {ticks:?}");
 }
 
 #[test]
@@ -234,9 +237,20 @@ fn t4_interval_ticks_are_a_period_apart_without_stalls() {
             gaps
         }))
     });
+    // Each tick is on the grid, one period after the last — or a whole number of periods when
+    // the noisy test machine made us miss one (Skip, the default).
     for (scheduled_gap, _waited) in &gaps {
-        assert_eq!(*scheduled_gap, Duration::from_millis(10), "{gaps:?}");
+        let gap = scheduled_gap.as_nanos();
+        let period = Duration::from_millis(10).as_nanos();
+        assert!(gap >= period && gap % period == 0, "{gaps:?}");
     }
+    assert!(
+        gaps.iter()
+            .filter(|(gap, _)| *gap == Duration::from_millis(10))
+            .count()
+            >= 2,
+        "most ticks come one period apart: {gaps:?}"
+    );
 }
 
 #[test]
