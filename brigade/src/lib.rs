@@ -50,7 +50,8 @@ pub mod time;
 pub use brigade_macros::{main, test};
 pub use future::{when_all, when_any, yield_now};
 pub use runtime::{
-    block_on, run, spawn, spawn_named, Builder, Handle, Runtime, SpawnError, UnhandledPanic,
+    block_on, blocking, run, spawn, spawn_named, Builder, Handle, Runtime, SpawnError,
+    UnhandledPanic,
 };
 pub use task::{Promise, Task, TaskError};
 

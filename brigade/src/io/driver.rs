@@ -132,7 +132,11 @@ impl IoDriver {
         let mut resources = self.resources();
         if let Some(scheduled) = resources.slots[slot].take() {
             resources.free.push(slot);
+            let waiters_to_drop = scheduled.clone();
             resources.pending_release.push(scheduled);
+            drop(resources);
+            // Outside the lock: dropping a waker can run arbitrary code.
+            waiters_to_drop.clear_waiters();
         }
     }
 
@@ -204,11 +208,14 @@ impl IoDriver {
 
     /// The runtime is gone: mark every resource shut down and wake its waiters.
     pub(crate) fn shutdown(&self) {
-        let live: Vec<Arc<ScheduledIo>> = {
+        let (live, released) = {
             let mut resources = self.resources();
             resources.shutdown = true;
-            resources.slots.iter().flatten().cloned().collect()
+            let live: Vec<Arc<ScheduledIo>> = resources.slots.iter().flatten().cloned().collect();
+            (live, std::mem::take(&mut resources.pending_release))
         };
+        // Nobody polls any more, so nothing can still point at the released ones.
+        drop(released);
         for scheduled in live {
             scheduled.set_readiness(SHUTDOWN);
         }

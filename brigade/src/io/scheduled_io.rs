@@ -169,6 +169,13 @@ impl ScheduledIo {
         self.wake(flags);
     }
 
+    /// The resource is gone: forget every waiter. A waker is a reference to its task, and the
+    /// task may own the runtime; kept here it would make a cycle that never drops.
+    pub(crate) fn clear_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(waiters);
+    }
+
     /// Wakes the waiters whose direction `flags` concern.
     fn wake(&self, flags: usize) {
         let wakes_readers = flags & Direction::Read.mask() != 0;

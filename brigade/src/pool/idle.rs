@@ -27,7 +27,8 @@ pub(crate) const MAX_WORKERS: usize = SEARCHING_MASK;
 pub(crate) struct Idle {
     counts: AtomicUsize,
     sleepers: Mutex<Vec<usize>>,
-    num_workers: usize,
+    /// Workers with a thread (spares come and go).
+    num_workers: AtomicUsize,
 }
 
 fn searching(counts: usize) -> usize {
@@ -45,7 +46,7 @@ impl Idle {
         Idle {
             counts: AtomicUsize::new(num_workers * UNPARKED_ONE),
             sleepers: Mutex::new(Vec::with_capacity(num_workers)),
-            num_workers,
+            num_workers: AtomicUsize::new(num_workers),
         }
     }
 
@@ -72,13 +73,25 @@ impl Idle {
     fn notify_should_wake_up(&self) -> bool {
         fence(SeqCst);
         let counts = self.counts.fetch_add(0, SeqCst);
-        searching(counts) == 0 && unparked(counts) < self.num_workers
+        searching(counts) == 0 && unparked(counts) < self.num_workers.load(SeqCst)
+    }
+
+    /// A spare worker joins, awake (unparked, not searching).
+    pub(crate) fn add_worker(&self) {
+        self.num_workers.fetch_add(1, SeqCst);
+        self.counts.fetch_add(UNPARKED_ONE, SeqCst);
+    }
+
+    /// A spare worker leaves; it is awake and not searching.
+    pub(crate) fn remove_worker(&self) {
+        self.counts.fetch_sub(UNPARKED_ONE, SeqCst);
+        self.num_workers.fetch_sub(1, SeqCst);
     }
 
     /// The worker may start searching unless half the workers already are.
     pub(crate) fn transition_worker_to_searching(&self) -> bool {
         let counts = self.counts.load(SeqCst);
-        if 2 * searching(counts) >= self.num_workers {
+        if 2 * searching(counts) >= self.num_workers.load(SeqCst) {
             return false;
         }
         // Racy by design: a few extra searchers for a moment are harmless.

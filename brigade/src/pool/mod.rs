@@ -25,7 +25,9 @@
 pub(crate) mod blocking;
 mod idle;
 mod injector;
+mod lifo;
 pub(crate) mod local_queue;
+pub(crate) mod monitor;
 pub(crate) mod park;
 mod worker;
 
@@ -43,7 +45,9 @@ use crate::task::{self, Notified, OwnedTasks, RawTask, Schedule, Task, TaskId, T
 use crate::time::driver::{DriverHost, TimeDriver};
 
 pub(crate) use idle::MAX_WORKERS;
-pub(crate) use worker::{is_worker_thread, spawn_workers, with_current_worker_pool};
+pub(crate) use worker::{
+    block_in_place, is_worker_thread, spawn_workers, with_current_worker_pool,
+};
 
 /// How many ticks (task runs) between two looks at the injector before the local queue.
 const GLOBAL_QUEUE_INTERVAL: u32 = 61;
@@ -72,17 +76,57 @@ pub(crate) struct Shared {
     pub(crate) timers: Arc<TimeDriver>,
     /// The I/O reactor, polled by the same worker (the driving role).
     pub(crate) io: Arc<IoDriver>,
+    /// Wakes the stall monitor early.
+    pub(crate) monitor: Arc<monitor::MonitorSignal>,
+    /// Worker slots with a thread (the configured workers plus running spares).
+    active_workers: AtomicUsize,
+    /// Active workers flagged as stalled (stuck in a poll, or blocking cooperatively).
+    stalled_workers: AtomicUsize,
+    /// One past the highest slot index ever activated: the range worth looking at.
+    high_water: AtomicUsize,
+    /// Serialises starting and retiring spares.
+    spares: Mutex<()>,
+    /// Spare workers started since the runtime started.
+    spares_started: AtomicU64,
+    /// Tasks spawned from threads that are not this pool's workers.
+    remote_spawns: AtomicU64,
+    /// Thread handles of spares, joined at shutdown.
+    spare_threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
-/// Aligned to two cache lines so one worker's counters never share a line with its
-/// neighbour's (they are written on every task run).
+/// One worker slot as every thread sees it. Aligned to two cache lines so one worker's
+/// counters never share a line with its neighbour's (they are written on every task run).
 #[repr(align(128))]
 struct Remote {
     stealer: local_queue::Stealer<Notified>,
     unparker: park::Unparker,
+    /// The task to run next (see [`lifo`]): owner-only, except while the owner is stalled.
+    lifo: lifo::LifoSlot,
     metrics: WorkerMetrics,
+    /// Odd while the worker is inside a poll; bumped before and after each (the monitor's view).
+    poll_seq: AtomicU64,
+    /// The id of the task being polled (meaningful while `poll_seq` is odd).
+    polling_task: AtomicU64,
+    /// Out of service: stuck in a poll (set by the monitor) or blocking on purpose.
+    stalled: AtomicBool,
+    /// Blocking on purpose (`brigade::blocking`, `block_on` on a worker): not reported.
+    cooperative: AtomicBool,
+    /// Whether a thread runs this slot: always for the configured workers; spares come and go.
+    active: AtomicBool,
+    /// A spare slot's thread-owned halves, kept here while no thread runs the slot.
+    reserve: Mutex<Option<(local_queue::Local<Notified>, park::Parker)>>,
     /// Set when the worker has left its loop (shutdown); until then it may be stuck in a poll.
     stopped: AtomicBool,
+}
+
+impl Remote {
+    fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    fn is_cooperative(&self) -> bool {
+        self.cooperative.load(Ordering::Relaxed)
+    }
 }
 
 /// Counters a worker keeps about itself. Only the owning worker writes them (load + store, no
@@ -92,6 +136,12 @@ pub(crate) struct WorkerMetrics {
     pub(crate) polls: AtomicU64,
     pub(crate) steals: AtomicU64,
     pub(crate) parks: AtomicU64,
+    /// Nanoseconds spent out of park (running tasks, searching, driving).
+    pub(crate) busy_ns: AtomicU64,
+    /// Tasks spawned from this worker.
+    pub(crate) spawns: AtomicU64,
+    /// Stalls detected on this worker.
+    pub(crate) stalls: AtomicU64,
 }
 
 impl WorkerMetrics {
@@ -113,6 +163,7 @@ impl Shared {
         F::Output: Send + 'static,
     {
         let (task, notified, raw) = task::new_task(future, self.clone(), name, location);
+        worker::count_spawn(self);
         match self.owned.bind(raw) {
             Ok(()) => self.schedule_task(notified, false),
             Err(_closed) => {
@@ -153,8 +204,9 @@ impl Shared {
 
     /// The last searcher is going to sleep: if any queue still has work, wake someone.
     fn notify_if_work_pending(&self) {
-        let pending =
-            self.remotes.iter().any(|r| !r.stealer.is_empty()) || !self.injector.is_empty();
+        let pending = self.remotes[..self.high_water()].iter().any(|r| {
+            !r.stealer.is_empty() || (r.stalled.load(Ordering::Relaxed) && !r.lifo.is_empty())
+        }) || !self.injector.is_empty();
         if pending {
             self.notify_parked();
         }
@@ -170,6 +222,7 @@ impl Shared {
         for remote in self.remotes.iter() {
             remote.unparker.unpark();
         }
+        self.monitor.wake();
         self.blocking.shutdown();
     }
 
@@ -198,14 +251,184 @@ impl Shared {
 
     /// The thread names of the workers that have not left their loop yet.
     pub(crate) fn busy_worker_names(&self) -> Vec<String> {
-        (0..self.remotes.len())
-            .filter(|&index| !self.remotes[index].stopped.load(Ordering::Acquire))
+        (0..self.high_water())
+            .filter(|&index| {
+                let remote = &self.remotes[index];
+                remote.is_active() && !remote.stopped.load(Ordering::Acquire)
+            })
             .map(|index| (self.config.thread_name)(index))
             .collect()
     }
 
+    /// Worker slots with a thread right now (configured workers plus spares).
     pub(crate) fn num_workers(&self) -> usize {
-        self.remotes.len()
+        self.active_workers.load(Ordering::Acquire)
+    }
+
+    /// One past the highest worker slot that may be active.
+    pub(crate) fn high_water(&self) -> usize {
+        self.high_water.load(Ordering::Acquire)
+    }
+
+    /// Active workers not flagged as stalled.
+    pub(crate) fn working_workers(&self) -> usize {
+        self.num_workers()
+            .saturating_sub(self.stalled_workers.load(Ordering::Acquire))
+    }
+
+    /// More workers are working than configured (a stalled one came back): spares retire.
+    pub(crate) fn has_surplus(&self) -> bool {
+        self.working_workers() > self.config.workers
+    }
+
+    /// Flags worker `index` as out of service (its LIFO slot becomes stealable).
+    pub(crate) fn set_stalled(&self, index: usize) {
+        if !self.remotes[index].stalled.swap(true, Ordering::AcqRel) {
+            self.stalled_workers.fetch_add(1, Ordering::AcqRel);
+            // Its queued work must not wait: someone should come and steal it.
+            self.notify_parked();
+        }
+    }
+
+    /// Worker `index` is back in service.
+    pub(crate) fn clear_stalled(&self, index: usize) {
+        if self.remotes[index].stalled.swap(false, Ordering::AcqRel) {
+            self.stalled_workers.fetch_sub(1, Ordering::AcqRel);
+            self.wake_surplus_spares();
+        }
+    }
+
+    fn count_stall(&self, index: usize) {
+        self.remotes[index]
+            .metrics
+            .stalls
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The name and spawn location of a live task (for stall reports).
+    fn describe_task(&self, id: TaskId) -> (Option<String>, Option<&'static Location<'static>>) {
+        match self.owned.find(id, |meta| {
+            (meta.name.as_deref().map(str::to_owned), meta.location)
+        }) {
+            Some((name, location)) => (name, Some(location)),
+            None => (None, None),
+        }
+    }
+
+    fn report_stall(&self, report: monitor::StallReport) {
+        (self.config.on_stall)(&report);
+    }
+
+    /// Starts a spare worker in a free slot, within the cap. Returns whether one started.
+    fn start_spare(self: &Arc<Self>) -> bool {
+        let _serial = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_shutdown() {
+            return false;
+        }
+        let Some(index) = (self.config.workers..self.remotes.len())
+            .find(|&index| !self.remotes[index].is_active())
+        else {
+            return false; // at the cap
+        };
+        let Some((local, parker)) = self.remotes[index]
+            .reserve
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return false; // its previous thread has not handed the slot back yet
+        };
+        self.workers_running.fetch_add(1, Ordering::AcqRel);
+        self.idle.add_worker();
+        self.active_workers.fetch_add(1, Ordering::AcqRel);
+        self.remotes[index].stopped.store(false, Ordering::Release);
+        self.remotes[index].active.store(true, Ordering::Release);
+        self.high_water.fetch_max(index + 1, Ordering::AcqRel);
+        match worker::spawn_worker_thread(self.clone(), index, local, parker) {
+            Ok(thread) => {
+                self.spares_started.fetch_add(1, Ordering::Relaxed);
+                self.spare_threads
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(thread);
+                true
+            }
+            Err(_) => {
+                // Could not start a thread (the OS said no): leave the slot inactive again.
+                self.remotes[index].active.store(false, Ordering::Release);
+                self.active_workers.fetch_sub(1, Ordering::AcqRel);
+                self.idle.remove_worker();
+                self.workers_running.fetch_sub(1, Ordering::AcqRel);
+                false
+            }
+        }
+    }
+
+    /// A spare's thread gives its slot back.
+    fn retire_spare(
+        &self,
+        index: usize,
+        local: local_queue::Local<Notified>,
+        parker: park::Parker,
+    ) {
+        let _serial = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+        debug_assert!(local.is_empty());
+        self.clear_stalled(index);
+        *self.remotes[index]
+            .reserve
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((local, parker));
+        self.remotes[index].active.store(false, Ordering::Release);
+        self.active_workers.fetch_sub(1, Ordering::AcqRel);
+        self.idle.remove_worker();
+    }
+
+    /// Wakes parked spares when the pool has more working workers than configured, so they
+    /// retire instead of sleeping on.
+    fn wake_surplus_spares(&self) {
+        if !self.has_surplus() {
+            return;
+        }
+        for remote in &self.remotes[self.config.workers..self.high_water()] {
+            if remote.is_active() {
+                remote.unparker.unpark();
+            }
+        }
+    }
+
+    /// Spare workers started so far.
+    pub(crate) fn spares_started(&self) -> u64 {
+        self.spares_started.load(Ordering::Relaxed)
+    }
+
+    /// Tasks spawned so far (from workers and from outside).
+    pub(crate) fn tasks_spawned(&self) -> u64 {
+        let on_workers: u64 = self
+            .remotes
+            .iter()
+            .map(|r| r.metrics.spawns.load(Ordering::Relaxed))
+            .sum();
+        on_workers + self.remote_spawns.load(Ordering::Relaxed)
+    }
+
+    /// Stalls detected so far.
+    pub(crate) fn stalls_detected(&self) -> u64 {
+        self.remotes
+            .iter()
+            .map(|r| r.metrics.stalls.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Waits for the spares' threads (after shutdown), except the calling thread's own.
+    pub(crate) fn join_spares(&self) {
+        let threads =
+            std::mem::take(&mut *self.spare_threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let me = std::thread::current().id();
+        for thread in threads {
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
+        }
     }
 
     pub(crate) fn num_alive_tasks(&self) -> usize {
@@ -224,9 +447,19 @@ impl Shared {
         self.unhandled_panics.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn worker_metrics(&self, index: usize) -> (&WorkerMetrics, usize) {
+    pub(crate) fn worker_metrics(&self, index: usize) -> (&WorkerMetrics, usize, bool, bool) {
         let remote = &self.remotes[index];
-        (&remote.metrics, remote.stealer.len())
+        (
+            &remote.metrics,
+            remote.stealer.len(),
+            remote.is_active(),
+            remote.stalled.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The list of live tasks (for the task dump).
+    pub(crate) fn owned_tasks(&self) -> &OwnedTasks {
+        &self.owned
     }
 }
 

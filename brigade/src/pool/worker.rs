@@ -30,7 +30,9 @@ use std::thread::JoinHandle;
 
 use super::idle::Idle;
 use super::injector::Injector;
+use super::lifo::LifoSlot;
 use super::local_queue::{self, Local, LOCAL_QUEUE_CAPACITY};
+use super::monitor::{self, MonitorSignal};
 use super::park::{self, Parker};
 use super::{
     blocking::BlockingPool, Remote, Shared, WorkerMetrics, GLOBAL_QUEUE_INTERVAL,
@@ -40,22 +42,74 @@ use crate::io::driver::IoDriver;
 use crate::runtime::builder::Config;
 use crate::task::{Notified, OwnedTasks};
 use crate::time::driver::{DriverHost, TimeDriver};
+use std::time::Instant;
 
 /// The thread-local face of a running worker.
 struct WorkerContext {
     shared: Arc<Shared>,
     index: usize,
+    /// A spare (started by the stall monitor): retires when the pool has a surplus.
+    is_spare: bool,
     core: RefCell<Core>,
     parker: Parker,
+    /// When the worker last left park (for its busy-time counter).
+    unparked_at: Cell<Instant>,
 }
 
-/// What only this worker's thread may touch.
+/// What only this worker's thread may touch. (The LIFO slot lives in the worker's `Remote`:
+/// thieves may take from it while the worker is stalled.)
 struct Core {
     local: Local<Notified>,
-    lifo: Option<Notified>,
     tick: u32,
     is_searching: bool,
     rng: FastRand,
+}
+
+impl WorkerContext {
+    fn remote(&self) -> &Remote {
+        &self.shared.remotes[self.index]
+    }
+}
+
+/// Counts a spawn on this worker's counter (no shared atomic), or the pool's remote counter.
+pub(super) fn count_spawn(shared: &Shared) {
+    with_current(
+        |cx| match cx.filter(|cx| ptr::eq(Arc::as_ptr(&cx.shared), shared)) {
+            Some(cx) => WorkerMetrics::bump(&cx.remote().metrics.spawns, 1),
+            None => {
+                shared.remote_spawns.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+    )
+}
+
+/// Runs `f`, which blocks this thread, without starving the pool: on a worker, the worker is
+/// flagged out of service at once and the monitor starts a spare to take over its queue (the
+/// cooperative version of stall detection). Elsewhere, just runs `f`.
+pub(crate) fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
+    let flagged = with_current(|cx| {
+        let cx = cx?;
+        let remote = cx.remote();
+        if remote.cooperative.swap(true, Ordering::AcqRel) {
+            return None; // already blocking cooperatively (nested)
+        }
+        cx.shared.set_stalled(cx.index);
+        cx.shared.monitor.wake();
+        Some((cx.shared.clone(), cx.index))
+    });
+    struct Unflag(Option<(Arc<Shared>, usize)>);
+    impl Drop for Unflag {
+        fn drop(&mut self) {
+            if let Some((shared, index)) = self.0.take() {
+                shared.remotes[index]
+                    .cooperative
+                    .store(false, Ordering::Release);
+                shared.clear_stalled(index);
+            }
+        }
+    }
+    let _unflag = Unflag(flagged);
+    f()
 }
 
 thread_local! {
@@ -117,7 +171,7 @@ pub(super) fn schedule_on_current_worker(
             // A lone yielder is not worth waking a sleeper for; it would only be stolen.
             core.local.len() > 1
         } else {
-            match core.lifo.replace(task) {
+            match cx.remote().lifo.replace(task) {
                 Some(previous) => {
                     core.local.push_back(previous, &shared.injector);
                     true
@@ -143,19 +197,35 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
             format!("brigade: could not create the I/O reactor (epoll): {error}"),
         )
     })?);
+    // Slots for the configured workers and for every spare the cap allows; a spare slot's
+    // thread-owned halves wait in its `reserve` until the monitor starts a thread for it.
+    let slots = config.max_workers;
     let mut locals = Vec::with_capacity(workers);
     let mut parkers = Vec::with_capacity(workers);
-    let mut remotes = Vec::with_capacity(workers);
-    for _ in 0..workers {
+    let mut remotes = Vec::with_capacity(slots);
+    for index in 0..slots {
         let (local, stealer) = local_queue::local();
         let driver_waker: Arc<dyn park::DriverWaker> = io.clone();
         let (parker, unparker) = park::pair(Some(driver_waker));
-        locals.push(local);
-        parkers.push(parker);
+        let is_configured = index < workers;
+        let reserve = if is_configured {
+            locals.push(local);
+            parkers.push(parker);
+            None
+        } else {
+            Some((local, parker))
+        };
         remotes.push(Remote {
             stealer,
             unparker,
+            lifo: LifoSlot::new(),
             metrics: WorkerMetrics::default(),
+            poll_seq: AtomicU64::new(0),
+            polling_task: AtomicU64::new(0),
+            stalled: AtomicBool::new(false),
+            cooperative: AtomicBool::new(false),
+            active: AtomicBool::new(is_configured),
+            reserve: std::sync::Mutex::new(reserve),
             stopped: AtomicBool::new(false),
         });
     }
@@ -173,19 +243,21 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
         unhandled_panics: AtomicU64::new(0),
         timers: Arc::new(TimeDriver::new()),
         io,
+        monitor: Arc::new(MonitorSignal::default()),
+        active_workers: AtomicUsize::new(workers),
+        stalled_workers: AtomicUsize::new(0),
+        high_water: AtomicUsize::new(workers),
+        spares: std::sync::Mutex::new(()),
+        spares_started: AtomicU64::new(0),
+        remote_spawns: AtomicU64::new(0),
+        spare_threads: std::sync::Mutex::new(Vec::new()),
     });
     let host: Weak<dyn DriverHost> = Arc::downgrade(&shared) as Weak<Shared>;
     shared.timers.set_host(host);
 
-    let mut threads = Vec::with_capacity(workers);
+    let mut threads = Vec::with_capacity(workers + 1);
     for (index, (local, parker)) in locals.into_iter().zip(parkers).enumerate() {
-        let name = (shared.config.thread_name)(index);
-        let mut builder = std::thread::Builder::new().name(name.clone());
-        if let Some(stack_size) = shared.config.stack_size {
-            builder = builder.stack_size(stack_size);
-        }
-        let for_thread = shared.clone();
-        match builder.spawn(move || run_worker(for_thread, index, local, parker)) {
+        match spawn_worker_thread(shared.clone(), index, local, parker) {
             Ok(thread) => threads.push(thread),
             Err(error) => {
                 // Stop the workers already started, then report what went wrong. The workers that
@@ -202,28 +274,61 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
                 for thread in threads {
                     let _ = thread.join();
                 }
-                return Err(io::Error::new(
-                    error.kind(),
-                    format!("brigade: could not start worker thread {name:?}: {error}"),
-                ));
+                return Err(error);
             }
         }
     }
+    match monitor::start(&shared) {
+        Ok(thread) => threads.push(thread),
+        Err(error) => {
+            shared.begin_shutdown();
+            for thread in threads {
+                let _ = thread.join();
+            }
+            return Err(io::Error::new(
+                error.kind(),
+                format!("brigade: could not start the stall monitor thread: {error}"),
+            ));
+        }
+    }
     Ok((shared, threads))
+}
+
+/// Starts the thread for worker slot `index`.
+pub(super) fn spawn_worker_thread(
+    shared: Arc<Shared>,
+    index: usize,
+    local: Local<Notified>,
+    parker: Parker,
+) -> io::Result<JoinHandle<()>> {
+    let name = (shared.config.thread_name)(index);
+    let mut builder = std::thread::Builder::new().name(name.clone());
+    if let Some(stack_size) = shared.config.stack_size {
+        builder = builder.stack_size(stack_size);
+    }
+    builder
+        .spawn(move || run_worker(shared, index, local, parker))
+        .map_err(|error| {
+            io::Error::new(
+                error.kind(),
+                format!("brigade: could not start worker thread {name:?}: {error}"),
+            )
+        })
 }
 
 fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker: Parker) {
     let cx = WorkerContext {
         core: RefCell::new(Core {
             local,
-            lifo: None,
             tick: 0,
             is_searching: false,
             rng: FastRand::new(index as u64 + 1),
         }),
+        is_spare: index >= shared.config.workers,
         shared,
         index,
         parker,
+        unparked_at: Cell::new(Instant::now()),
     };
     // The hooks run inside the runtime, so they may spawn onto it or ask for `Handle::current`.
     CURRENT.with(|current| current.set(&cx));
@@ -232,7 +337,26 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker:
     cx.shared
         .config
         .run_hook(cx.shared.config.on_thread_start.as_ref(), "on_thread_start");
-    cx.run();
+    let retired = cx.run();
+    if retired {
+        cx.shared
+            .config
+            .run_hook(cx.shared.config.on_thread_stop.as_ref(), "on_thread_stop");
+        CURRENT.with(|current| current.set(ptr::null()));
+        let WorkerContext {
+            shared,
+            index,
+            core,
+            parker,
+            ..
+        } = cx;
+        shared.retire_spare(index, core.into_inner().local, parker);
+        if shared.workers_running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Shutdown began while we retired and we were the last worker out.
+            shared.sweep_owned_tasks();
+        }
+        return;
+    }
     cx.exit();
     cx.shared
         .config
@@ -251,8 +375,14 @@ impl Drop for ClearCurrentOnDrop {
 }
 
 impl WorkerContext {
-    fn run(&self) {
+    /// The worker loop. Returns `true` if this spare retired (the pool has a surplus),
+    /// `false` at shutdown.
+    fn run(&self) -> bool {
         while !self.shared.is_shutdown() {
+            if self.is_spare && self.shared.has_surplus() {
+                self.hand_back_work();
+                return true;
+            }
             if let Some(task) = self.next_task() {
                 self.run_task(task);
             } else if let Some(task) = self.steal_work() {
@@ -260,6 +390,26 @@ impl WorkerContext {
             } else {
                 self.park();
             }
+        }
+        false
+    }
+
+    /// A retiring spare puts what it holds back where other workers look.
+    fn hand_back_work(&self) {
+        self.transition_from_searching();
+        let mut moved = false;
+        let mut core = self.core.borrow_mut();
+        for task in self.remote().lifo.take().into_iter() {
+            let _ = self.shared.injector.push(task);
+            moved = true;
+        }
+        while let Some(task) = core.local.pop() {
+            let _ = self.shared.injector.push(task);
+            moved = true;
+        }
+        drop(core);
+        if moved {
+            self.shared.notify_parked();
         }
     }
 
@@ -280,7 +430,7 @@ impl WorkerContext {
                 return Some(task);
             }
         }
-        if let Some(task) = core.lifo.take() {
+        if let Some(task) = self.remote().lifo.take() {
             return Some(task);
         }
         if let Some(task) = core.local.pop() {
@@ -340,16 +490,24 @@ impl WorkerContext {
             }
             core.is_searching = true;
         }
-        let remotes = &self.shared.remotes;
+        let remotes = &self.shared.remotes[..self.shared.high_water()];
         let start = core.rng.below(remotes.len());
         for offset in 0..remotes.len() {
             let victim = (start + offset) % remotes.len();
-            if victim == self.index {
+            let remote = &remotes[victim];
+            if victim == self.index || !remote.is_active() {
                 continue;
             }
-            if let Some(task) = remotes[victim].stealer.steal_half_into(&mut core.local) {
+            if let Some(task) = remote.stealer.steal_half_into(&mut core.local) {
                 WorkerMetrics::bump(&remotes[self.index].metrics.steals, 1);
                 return Some(task);
+            }
+            // A stalled worker's LIFO slot holds a task it cannot run until its poll returns.
+            if remote.stalled.load(Ordering::Acquire) {
+                if let Some(task) = remote.lifo.take() {
+                    WorkerMetrics::bump(&remotes[self.index].metrics.steals, 1);
+                    return Some(task);
+                }
             }
         }
         self.pull_injector_batch(&mut core)
@@ -359,7 +517,7 @@ impl WorkerContext {
     fn run_task(&self, task: Notified) {
         self.transition_from_searching();
         let metrics = &self.shared.remotes[self.index].metrics;
-        task.run();
+        self.poll(task);
         let mut polls = 1;
         loop {
             let next = {
@@ -368,7 +526,7 @@ impl WorkerContext {
                     // No task is polled once shutdown has begun; the exit drains the slot.
                     break;
                 }
-                let Some(next) = core.lifo.take() else {
+                let Some(next) = self.remote().lifo.take() else {
                     break;
                 };
                 if polls > MAX_LIFO_POLLS_PER_TICK {
@@ -382,9 +540,22 @@ impl WorkerContext {
                 next
             };
             polls += 1;
-            next.run();
+            self.poll(next);
         }
         WorkerMetrics::bump(&metrics.polls, polls as u64);
+    }
+
+    /// Runs one task, publishing the poll for the stall monitor: the sequence is odd while
+    /// inside (two plain stores per poll, the hot path's whole cost of stall detection).
+    fn poll(&self, task: Notified) {
+        let remote = self.remote();
+        let sequence = remote.poll_seq.load(Ordering::Relaxed);
+        remote
+            .polling_task
+            .store(task.raw().id().as_u64(), Ordering::Relaxed);
+        remote.poll_seq.store(sequence + 1, Ordering::Release);
+        task.run();
+        remote.poll_seq.store(sequence + 2, Ordering::Release);
     }
 
     /// A searcher that found work stops searching; if it was the last, it wakes a sleeper
@@ -404,9 +575,20 @@ impl WorkerContext {
     /// Step 4: sleep until a pusher picks this worker (or shutdown) — or, for the worker that
     /// holds the timer driving role, until the next timer deadline, then fire what is due.
     fn park(&self) {
+        let metrics = &self.remote().metrics;
+        let parked_at = Instant::now();
+        WorkerMetrics::bump(
+            &metrics.busy_ns,
+            (parked_at - self.unparked_at.get()).as_nanos() as u64,
+        );
+        self.park_until_work();
+        self.unparked_at.set(Instant::now());
+    }
+
+    fn park_until_work(&self) {
         let was_last_searcher = {
             let mut core = self.core.borrow_mut();
-            debug_assert!(core.lifo.is_none() && core.local.is_empty());
+            debug_assert!(self.remote().lifo.is_empty() && core.local.is_empty());
             let is_searching = std::mem::replace(&mut core.is_searching, false);
             self.shared
                 .idle
@@ -455,6 +637,14 @@ impl WorkerContext {
                 self.hand_off_timers();
                 return;
             }
+            if self.is_spare && self.shared.has_surplus() {
+                // Woken to retire: leave the sleepers (unless a pusher picked us meanwhile, in
+                // which case we count as searching) and let the loop retire us.
+                let chosen = !self.shared.idle.unpark_worker_by_id(self.index);
+                self.core.borrow_mut().is_searching = chosen;
+                self.hand_off_timers();
+                return;
+            }
             // A stale unpark, or a nudge to take the driving role: sleep again.
         }
     }
@@ -485,7 +675,7 @@ impl WorkerContext {
         let mut drained = Vec::new();
         {
             let mut core = self.core.borrow_mut();
-            drained.extend(core.lifo.take());
+            drained.extend(self.remote().lifo.take());
             while let Some(task) = core.local.pop() {
                 drained.push(task);
             }

@@ -10,9 +10,11 @@
 //! and what it sets stays inside it, as an async method's writes do not flow back to its caller.
 
 use std::future::Future;
+use std::panic::Location;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
@@ -55,22 +57,42 @@ impl ThreadNotify {
     }
 }
 
-/// Panics with an explanation when called on a worker thread.
-#[track_caller]
-fn assert_not_on_worker(what: &str) {
-    if pool::is_worker_thread() {
-        panic!(
-            "{what} was called on a brigade worker thread. Blocking a worker until a future \
-             completes can deadlock the pool (the future may need this very worker). Inside async \
-             code, `.await` the future instead; to run blocking code, use `brigade::run(|| ...)`."
-        );
+/// Warns, once per call site, that `block_on` is blocking a worker thread.
+fn warn_block_on_worker(what: &str, location: &'static Location<'static>) {
+    static WARNED: Mutex<Vec<&'static Location<'static>>> = Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+    if warned.contains(&location) {
+        return;
+    }
+    warned.push(location);
+    drop(warned);
+    let message = format!(
+        "{what} at {location} blocks a brigade worker thread until its future completes (the \
+         `.Result` of .NET). It works — the worker's queue goes to a spare worker meanwhile — \
+         but inside async code `.await` the future instead; this warning is shown once per call \
+         site"
+    );
+    if tracing::event_enabled!(target: "brigade::block_on", tracing::Level::WARN) {
+        tracing::warn!(target: "brigade::block_on", "{message}");
+    } else {
+        eprintln!("brigade: {message}");
     }
 }
 
-/// Runs `future` to completion on this thread with `handle` as the current runtime.
+/// Runs `future` to completion on this thread with `handle` as the current runtime. On a
+/// worker thread this is a cooperative block: the worker is flagged out of service and a spare
+/// takes over its queue until the future completes.
 #[track_caller]
 pub(crate) fn block_on<F: Future>(handle: &Handle, what: &str, future: F) -> F::Output {
-    assert_not_on_worker(what);
+    if pool::is_worker_thread() {
+        warn_block_on_worker(what, Location::caller());
+        return pool::block_in_place(|| block_on_here(handle, what, future));
+    }
+    block_on_here(handle, what, future)
+}
+
+#[track_caller]
+fn block_on_here<F: Future>(handle: &Handle, what: &str, future: F) -> F::Output {
     let _entered = context::enter(handle.clone());
     let notify = Arc::new(ThreadNotify {
         thread: thread::current(),

@@ -3,6 +3,7 @@
 //! Bad configuration is an `Err` from [`Builder::build`] that says what is wrong and what to do,
 //! never a panic deep inside a worker.
 
+use crate::pool::monitor::StallReport;
 use std::any::Any;
 use std::fmt;
 use std::io;
@@ -122,6 +123,29 @@ pub(crate) struct Config {
     pub(crate) unhandled_panic: UnhandledPanic,
     pub(crate) max_blocking_threads: usize,
     pub(crate) blocking_keep_alive: Duration,
+    /// How long one poll may block before its worker counts as stalled and a spare starts.
+    pub(crate) stall_threshold: Duration,
+    /// The most worker threads at once, spares included.
+    pub(crate) max_workers: usize,
+    /// Where stall reports go.
+    pub(crate) on_stall: StallHook,
+}
+
+/// A stall report's destination.
+pub(crate) type StallHook = Arc<dyn Fn(&StallReport) + Send + Sync>;
+
+/// The default stall hook: a `tracing` warning (and, with no subscriber listening, a line on
+/// stderr, so a stall never goes unnoticed).
+fn default_on_stall() -> StallHook {
+    Arc::new(|report: &StallReport| {
+        if report.ended {
+            tracing::info!(target: "brigade::stall", "{report}");
+        } else if tracing::event_enabled!(target: "brigade::stall", tracing::Level::WARN) {
+            tracing::warn!(target: "brigade::stall", "{report}");
+        } else {
+            eprintln!("brigade: {report}");
+        }
+    })
 }
 
 impl Config {
@@ -161,7 +185,16 @@ pub struct Builder {
     unhandled_panic: UnhandledPanic,
     max_blocking_threads: usize,
     blocking_keep_alive: Duration,
+    stall_threshold: Duration,
+    max_workers: Option<usize>,
+    on_stall: Option<StallHook>,
 }
+
+/// The default [`Builder::stall_threshold`].
+pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(10);
+
+/// How many spare workers the pool may add on top of the configured ones by default.
+pub const DEFAULT_SPARE_WORKERS: usize = 32;
 
 impl Default for Builder {
     fn default() -> Self {
@@ -174,6 +207,9 @@ impl Default for Builder {
             unhandled_panic: UnhandledPanic::Report,
             max_blocking_threads: 512,
             blocking_keep_alive: Duration::from_secs(10),
+            stall_threshold: DEFAULT_STALL_THRESHOLD,
+            max_workers: None,
+            on_stall: None,
         }
     }
 }
@@ -240,6 +276,30 @@ impl Builder {
         self
     }
 
+    /// How long one poll may block a worker before the pool treats it as stalled (P4): the
+    /// stall is reported and a spare worker takes over its queue. Default 10 ms; must not be
+    /// zero.
+    pub fn stall_threshold(mut self, threshold: Duration) -> Self {
+        self.stall_threshold = threshold;
+        self
+    }
+
+    /// The most worker threads at once, spares for stalled workers included. Default:
+    /// `workers + 32`; must be at least `workers`. Spares start at most one per stall
+    /// threshold, so a burst of blocking cannot explode the thread count.
+    pub fn max_workers(mut self, threads: usize) -> Self {
+        self.max_workers = Some(threads);
+        self
+    }
+
+    /// Where stall reports go (the start of a stall, and its end with the time blocked).
+    /// Default: a `tracing` warning under target `brigade::stall`, or stderr when nothing
+    /// listens.
+    pub fn on_stall(mut self, hook: impl Fn(&StallReport) + Send + Sync + 'static) -> Self {
+        self.on_stall = Some(Arc::new(hook));
+        self
+    }
+
     /// Checks the configuration and starts the runtime's worker threads.
     ///
     /// # Errors
@@ -282,6 +342,22 @@ impl Builder {
                 "thread_name must be non-empty and must not contain NUL bytes",
             ));
         }
+        if self.stall_threshold.is_zero() {
+            return Err(invalid(
+                "stall_threshold(0) is invalid: every poll would count as a stall; use a few \
+                 milliseconds (the default is 10 ms)",
+            ));
+        }
+        let max_workers = match self.max_workers {
+            Some(cap) if cap < workers => {
+                return Err(invalid(format!(
+                    "max_workers({cap}) is below workers({workers}): the cap counts the \
+                     configured workers too, so it must be at least {workers}"
+                )))
+            }
+            Some(cap) => cap.min(MAX_WORKERS),
+            None => (workers + DEFAULT_SPARE_WORKERS).min(MAX_WORKERS),
+        };
         let prefix = self.thread_name.clone();
         Ok(Config {
             workers,
@@ -293,6 +369,9 @@ impl Builder {
             unhandled_panic: self.unhandled_panic,
             max_blocking_threads: self.max_blocking_threads,
             blocking_keep_alive: self.blocking_keep_alive,
+            stall_threshold: self.stall_threshold,
+            max_workers,
+            on_stall: self.on_stall.unwrap_or_else(default_on_stall),
         })
     }
 }
@@ -313,6 +392,8 @@ impl fmt::Debug for Builder {
             .field("unhandled_panic", &self.unhandled_panic)
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("blocking_keep_alive", &self.blocking_keep_alive)
+            .field("stall_threshold", &self.stall_threshold)
+            .field("max_workers", &self.max_workers)
             .finish_non_exhaustive()
     }
 }

@@ -10,8 +10,22 @@ use crate::pool::Shared;
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RuntimeMetrics {
-    /// Worker threads.
+    /// Worker threads configured (`Builder::workers`).
     pub workers: usize,
+    /// Worker threads running now: the configured ones plus spares.
+    pub active_workers: usize,
+    /// Spare workers running now (started for stalled workers, retiring when they are back).
+    pub spare_workers: usize,
+    /// Spare workers started since the runtime started ("threads injected").
+    pub spares_started: u64,
+    /// Workers flagged as stalled right now (stuck in a poll, or blocking on purpose).
+    pub stalled_workers: usize,
+    /// Stalls detected since the runtime started.
+    pub stalls_detected: u64,
+    /// Tasks spawned since the runtime started.
+    pub tasks_spawned: u64,
+    /// Tasks finished (or dropped at shutdown) since the runtime started.
+    pub tasks_completed: u64,
     /// Tasks spawned and not yet finished (blocking closures not included).
     pub alive_tasks: usize,
     /// Tasks waiting in the global injection queue.
@@ -46,24 +60,46 @@ pub struct WorkerStats {
     pub parks: u64,
     /// Tasks in its local queue right now.
     pub local_queue_depth: usize,
+    /// Time spent out of park: running tasks, looking for work, driving timers and I/O.
+    pub busy: std::time::Duration,
+    /// Whether a thread runs this slot (spare slots come and go).
+    pub active: bool,
+    /// Whether the worker is flagged as stalled right now.
+    pub stalled: bool,
+    /// Stalls detected on this worker.
+    pub stalls: u64,
 }
 
 impl RuntimeMetrics {
     pub(crate) fn collect(shared: &Shared) -> RuntimeMetrics {
-        let per_worker = (0..shared.num_workers())
+        let per_worker: Vec<WorkerStats> = (0..shared.high_water())
             .map(|index| {
-                let (metrics, depth) = shared.worker_metrics(index);
+                let (metrics, depth, active, stalled) = shared.worker_metrics(index);
                 WorkerStats {
                     polls: metrics.polls.load(Relaxed),
                     steals: metrics.steals.load(Relaxed),
                     parks: metrics.parks.load(Relaxed),
                     local_queue_depth: depth,
+                    busy: std::time::Duration::from_nanos(metrics.busy_ns.load(Relaxed)),
+                    active,
+                    stalled,
+                    stalls: metrics.stalls.load(Relaxed),
                 }
             })
             .collect();
+        let active_workers = shared.num_workers();
+        let alive_tasks = shared.num_alive_tasks();
+        let tasks_spawned = shared.tasks_spawned();
         RuntimeMetrics {
-            workers: shared.num_workers(),
-            alive_tasks: shared.num_alive_tasks(),
+            workers: shared.config.workers,
+            active_workers,
+            spare_workers: active_workers.saturating_sub(shared.config.workers),
+            spares_started: shared.spares_started(),
+            stalled_workers: per_worker.iter().filter(|w| w.stalled).count(),
+            stalls_detected: shared.stalls_detected(),
+            tasks_spawned,
+            tasks_completed: tasks_spawned.saturating_sub(alive_tasks as u64),
+            alive_tasks,
             injection_queue_depth: shared.injector_depth(),
             searching_workers: shared.num_searching(),
             blocking_threads: shared.blocking.num_threads(),

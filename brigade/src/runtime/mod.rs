@@ -15,6 +15,7 @@
 mod block_on;
 pub(crate) mod builder;
 pub(crate) mod context;
+mod dump;
 mod global;
 mod metrics;
 
@@ -26,7 +27,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use builder::{Builder, UnhandledPanic, UnhandledPanicReport, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use crate::pool::monitor::StallReport;
+pub use builder::{
+    Builder, UnhandledPanic, UnhandledPanicReport, DEFAULT_SPARE_WORKERS, DEFAULT_STALL_THRESHOLD,
+    MAX_STACK_SIZE, MIN_STACK_SIZE,
+};
+pub use dump::{RuntimeDump, TaskDump, TaskState};
 pub use metrics::{RuntimeMetrics, WorkerStats};
 
 use crate::pool::{self, Shared};
@@ -136,6 +142,22 @@ impl Runtime {
         self.handle.metrics()
     }
 
+    /// Every live task with its state, age, polls and time in polls; see [`RuntimeDump`].
+    /// Always available, no build flag; it takes each shard lock of the task list briefly.
+    ///
+    /// ```
+    /// let rt = brigade::Runtime::new()?;
+    /// let waiting = rt.handle().spawn_named("waiter", std::future::pending::<()>());
+    /// let dump = rt.dump();
+    /// assert!(dump.tasks.iter().any(|t| t.name.as_deref() == Some("waiter")));
+    /// println!("{dump}");
+    /// # drop(waiting);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn dump(&self) -> RuntimeDump {
+        self.handle.dump()
+    }
+
     /// Shuts the runtime down now; the same as dropping it: waits for every worker to finish
     /// the poll it is in, however long that takes.
     pub fn shutdown(self) {}
@@ -208,6 +230,7 @@ impl Drop for Runtime {
                 let _ = thread.join();
             }
         }
+        self.handle.shared.join_spares();
     }
 }
 
@@ -316,6 +339,11 @@ impl Handle {
     pub fn metrics(&self) -> RuntimeMetrics {
         RuntimeMetrics::collect(&self.shared)
     }
+
+    /// Every live task; see [`Runtime::dump`].
+    pub fn dump(&self) -> RuntimeDump {
+        RuntimeDump::collect(&self.shared)
+    }
 }
 
 impl fmt::Debug for Handle {
@@ -370,6 +398,28 @@ where
     let location = Location::caller();
     let name = Some(name.into().into_boxed_str());
     with_current_or_default_pool(|shared| shared.spawn(future, name, location))
+}
+
+/// Runs `f`, which blocks the calling thread, without starving the pool — for code that knows
+/// it blocks and cannot move to [`run`] (it borrows from the caller, or must stay on this
+/// thread).
+///
+/// On a brigade worker, the worker is flagged out of service at once and a spare worker takes
+/// over its queue (the cooperative form of stall detection); the closure then runs right here.
+/// Anywhere else it simply runs `f`. Prefer [`run`] when the closure can move: it keeps the
+/// worker free altogether.
+///
+/// ```
+/// # brigade::block_on(async {
+/// let config = brigade::spawn(async {
+///     brigade::blocking(|| std::fs::read_to_string("Cargo.toml"))
+/// })
+/// .await;
+/// assert!(config.is_ok());
+/// # });
+/// ```
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    pool::block_in_place(f)
 }
 
 /// `Task.Run`: runs a blocking or CPU-heavy closure on the current runtime's blocking threads,

@@ -56,6 +56,41 @@ pub(crate) struct Header {
     pub(crate) context: RefCell<ExecutionContext>,
     /// The context the task was moved to (`switch_to`, `configure_await`), if any.
     pub(crate) home: HomeSlot,
+    /// Polls and time in polls, for the task dump.
+    pub(crate) stats: TaskStats,
+}
+
+/// What the task dump reports about a task's life. Written only by the thread polling the task
+/// (load + store, no read-modify-write); read by anyone, racily, which is fine for diagnostics.
+pub(crate) struct TaskStats {
+    /// The coarse clock (ms) when the task was spawned.
+    pub(crate) spawned_at_ms: u64,
+    pub(crate) polls: std::sync::atomic::AtomicU32,
+    /// Time inside polls, in coarse-clock milliseconds.
+    pub(crate) busy_ms: std::sync::atomic::AtomicU32,
+}
+
+impl TaskStats {
+    fn new() -> TaskStats {
+        TaskStats {
+            spawned_at_ms: crate::pool::monitor::coarse_now_ms(),
+            polls: std::sync::atomic::AtomicU32::new(0),
+            busy_ms: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// Records one poll that began at coarse time `started_ms`.
+    pub(crate) fn record_poll(&self, started_ms: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.polls
+            .store(self.polls.load(Relaxed).wrapping_add(1), Relaxed);
+        let spent = crate::pool::monitor::coarse_now_ms().saturating_sub(started_ms);
+        if spent > 0 {
+            let total = u64::from(self.busy_ms.load(Relaxed)) + spent;
+            self.busy_ms
+                .store(total.min(u64::from(u32::MAX)) as u32, Relaxed);
+        }
+    }
 }
 
 /// Where the future is in its life.
@@ -129,6 +164,7 @@ where
                 meta: birth.meta,
                 context: RefCell::new(birth.context),
                 home: HomeSlot::new(birth.movable),
+                stats: TaskStats::new(),
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),

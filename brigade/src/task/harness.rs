@@ -85,6 +85,7 @@ where
     let mut cx = Context::from_waker(&waker);
     // AsyncLocal reads and writes in the poll go to this task's context (C1, C7).
     let running = current::enter(ptr);
+    let poll_started_ms = crate::pool::monitor::coarse_now_ms();
     let polled = catch_unwind(AssertUnwindSafe(|| {
         #[cfg(feature = "tracing")]
         let _span = crate::context::enter_task_span();
@@ -98,6 +99,7 @@ where
         })
     }));
     drop(running);
+    cell.header.stats.record_poll(poll_started_ms);
     match polled {
         Ok(Poll::Pending) => match cell.header.state.transition_to_idle() {
             TransitionToIdle::Idle => {}

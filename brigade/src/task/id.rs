@@ -22,6 +22,11 @@ impl TaskId {
     pub fn as_u64(self) -> u64 {
         self.0.get()
     }
+
+    /// The id with this number (0 is no task).
+    pub(crate) fn from_raw(raw: u64) -> Option<TaskId> {
+        NonZeroU64::new(raw).map(TaskId)
+    }
 }
 
 impl fmt::Debug for TaskId {

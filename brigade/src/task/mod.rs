@@ -33,7 +33,7 @@ use std::sync::Arc;
 use crate::context::ExecutionContext;
 use crate::sync_context::SyncContext;
 
-pub(crate) use cell::{Notified, RawTask};
+pub(crate) use cell::{Header, Notified, RawTask};
 pub(crate) use current::running;
 pub(crate) use error::panic_message;
 pub use error::TaskError;

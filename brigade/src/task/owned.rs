@@ -15,6 +15,7 @@ use std::ptr::NonNull;
 use std::sync::Mutex;
 
 use super::cell::{Header, RawTask};
+use super::id::{TaskId, TaskMeta};
 
 /// The links a task header carries for the owned list.
 pub(crate) struct OwnedLinks {
@@ -119,6 +120,41 @@ impl OwnedTasks {
                 each(task);
             }
         }
+    }
+
+    /// Calls `f` on every live task's header, under its shard's lock (so `f` must be quick
+    /// and must not touch the list): the task dump and stall reports read tasks this way,
+    /// which is safe because the list holds a reference to each.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Header)) {
+        for shard in self.shards.iter() {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let mut next = shard.head;
+            while let Some(task) = next {
+                // SAFETY: under the shard lock, every linked header is alive (the list holds a
+                // reference) and its links are stable.
+                let header = unsafe { task.as_ref() };
+                f(header);
+                // SAFETY: as above.
+                next = unsafe { *header.owned.next.get() };
+            }
+        }
+    }
+
+    /// Reads the meta of the live task `id`, if it is still in the list.
+    pub(crate) fn find<R>(&self, id: TaskId, f: impl FnOnce(&TaskMeta) -> R) -> Option<R> {
+        let index = id.as_u64() as usize & (self.shards.len() - 1);
+        let shard = self.shards[index].lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = shard.head;
+        while let Some(task) = next {
+            // SAFETY: as in `for_each`.
+            let header = unsafe { task.as_ref() };
+            if header.id == id {
+                return Some(f(&header.meta));
+            }
+            // SAFETY: as above.
+            next = unsafe { *header.owned.next.get() };
+        }
+        None
     }
 
     /// How many tasks are alive.

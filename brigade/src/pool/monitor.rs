@@ -1,0 +1,238 @@
+//! The stall monitor: .NET's thread-pool starvation detection (seed sections 2 and 13D), for a
+//! work-stealing pool.
+//!
+//! A worker blocked inside one poll — `std::thread::sleep`, a synchronous file read, a lock held
+//! too long — holds up everything queued behind it. The monitor is one thread per runtime that
+//! looks at every worker a few times per threshold:
+//!
+//! - each worker publishes a *poll sequence* (odd while inside a poll) and the id of the task it
+//!   polls: two plain stores per poll, the only cost on the hot path;
+//! - a sequence that stayed odd and unchanged for longer than the threshold is a **stall**: the
+//!   worker is flagged (its LIFO slot becomes stealable), the stall is reported with the task's
+//!   id, name and spawn location, and a **spare worker** is started so the pool keeps its
+//!   configured number of working threads;
+//! - when the stuck worker comes back the flag clears, the end of the stall is reported with
+//!   how long it lasted, and the surplus spare retires at its next idle moment.
+//!
+//! Spares are capped (`Builder::max_workers`) and rate-limited (one per threshold), so a burst of
+//! blocking does not explode the thread count. Code that *knows* it blocks says so with
+//! [`crate::blocking`], which flags its worker at once instead of waiting to be caught.
+//!
+//! The monitor also keeps a coarse clock (milliseconds, updated each look) that task
+//! bookkeeping reads instead of the system clock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::Shared;
+use crate::task::TaskId;
+
+/// The shortest spacing between two spare starts: a burst of blocking adds at most about a
+/// hundred threads a second (and never more than the cap).
+const SPARE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Milliseconds since [`clock_origin`], advanced by every runtime's monitor.
+static COARSE_NOW_MS: AtomicU64 = AtomicU64::new(0);
+
+fn clock_origin() -> Instant {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// A cheap, coarse "now" in milliseconds (one atomic load). Advances while a runtime runs.
+pub(crate) fn coarse_now_ms() -> u64 {
+    COARSE_NOW_MS.load(Ordering::Relaxed)
+}
+
+fn tick_coarse_clock() {
+    let now = clock_origin().elapsed().as_millis() as u64;
+    COARSE_NOW_MS.fetch_max(now, Ordering::Relaxed);
+}
+
+/// What a stall report says.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct StallReport {
+    /// The stalled worker thread's name.
+    pub worker: String,
+    /// The task whose poll blocked.
+    pub task: TaskId,
+    /// Its name, if it was spawned with one.
+    pub task_name: Option<String>,
+    /// Where it was spawned.
+    pub spawned_at: Option<&'static std::panic::Location<'static>>,
+    /// How long the poll had blocked when this report was made.
+    pub blocked_for: Duration,
+    /// `false` when the stall is detected (the worker is still stuck), `true` when it ended.
+    pub ended: bool,
+}
+
+impl std::fmt::Display for StallReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self
+            .task_name
+            .as_deref()
+            .map_or(String::new(), |n| format!(" {n:?}"));
+        let location = self
+            .spawned_at
+            .map_or(String::new(), |l| format!(" spawned at {l}"));
+        if self.ended {
+            write!(
+                f,
+                "worker {} is back: task {}{name}{location} blocked one poll for {:?}",
+                self.worker, self.task, self.blocked_for
+            )
+        } else {
+            write!(
+                f,
+                "worker {} is stalled: task {}{name}{location} has blocked one poll for {:?}; \
+                 a spare worker takes over its queue. Blocking code belongs in brigade::run \
+                 (or brigade::blocking)",
+                self.worker, self.task, self.blocked_for
+            )
+        }
+    }
+}
+
+/// Wakes the monitor early (cooperative blocking, shutdown).
+#[derive(Default)]
+pub(crate) struct MonitorSignal {
+    woken: Mutex<bool>,
+    condvar: Condvar,
+}
+
+impl MonitorSignal {
+    pub(crate) fn wake(&self) {
+        *self.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.condvar.notify_one();
+    }
+
+    fn wait(&self, timeout: Duration) {
+        let guard = self.woken.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut woken, _) = self
+            .condvar
+            .wait_timeout_while(guard, timeout, |woken| !*woken)
+            .unwrap_or_else(|e| e.into_inner());
+        *woken = false;
+    }
+}
+
+/// What the monitor remembers about one worker between looks.
+#[derive(Clone, Copy)]
+struct Seen {
+    sequence: u64,
+    since: Instant,
+    task: Option<TaskId>,
+    reported: bool,
+}
+
+/// Starts the monitor thread for `shared`.
+pub(crate) fn start(shared: &Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+    tick_coarse_clock();
+    let weak = Arc::downgrade(shared);
+    let name = format!("{}-monitor", shared.config.thread_name_prefix);
+    std::thread::Builder::new()
+        .name(name)
+        .stack_size(256 * 1024)
+        .spawn(move || run(weak))
+}
+
+fn run(weak: Weak<Shared>) {
+    let (interval, slots) = match weak.upgrade() {
+        Some(shared) => (
+            (shared.config.stall_threshold / 2)
+                .clamp(Duration::from_millis(1), Duration::from_millis(50)),
+            shared.remotes.len(),
+        ),
+        None => return,
+    };
+    let now = Instant::now();
+    let mut seen = vec![
+        Seen {
+            sequence: 0,
+            since: now,
+            task: None,
+            reported: false,
+        };
+        slots
+    ];
+    let mut last_spare: Option<Instant> = None;
+    loop {
+        let signal = match weak.upgrade() {
+            Some(shared) if !shared.is_shutdown() => shared.monitor.clone(),
+            _ => return,
+        };
+        signal.wait(interval);
+        let Some(shared) = weak.upgrade() else { return };
+        if shared.is_shutdown() {
+            return;
+        }
+        tick_coarse_clock();
+        look(&shared, &mut seen, &mut last_spare);
+    }
+}
+
+/// One look at every worker: detect stalls, report their start and end, add spares.
+fn look(shared: &Arc<Shared>, seen: &mut [Seen], last_spare: &mut Option<Instant>) {
+    let now = Instant::now();
+    let threshold = shared.config.stall_threshold;
+    for (index, memory) in seen.iter_mut().enumerate().take(shared.high_water()) {
+        let remote = &shared.remotes[index];
+        if !remote.is_active() {
+            continue;
+        }
+        let sequence = remote.poll_seq.load(Ordering::Acquire);
+        let in_poll = sequence % 2 == 1;
+        if sequence != memory.sequence || !in_poll {
+            if memory.reported {
+                // The stalled poll returned (a spare may now be surplus: `clear_stalled` wakes it).
+                shared.clear_stalled(index);
+                shared.report_stall(StallReport {
+                    worker: (shared.config.thread_name)(index),
+                    task: memory.task.expect("a reported stall names its task"),
+                    task_name: None,
+                    spawned_at: None,
+                    blocked_for: now - memory.since,
+                    ended: true,
+                });
+            }
+            *memory = Seen {
+                sequence,
+                since: now,
+                task: TaskId::from_raw(remote.polling_task.load(Ordering::Relaxed)),
+                reported: false,
+            };
+            continue;
+        }
+        if memory.reported || now - memory.since < threshold || remote.is_cooperative() {
+            continue;
+        }
+        // A stall: the same poll for longer than the threshold.
+        memory.reported = true;
+        shared.set_stalled(index);
+        shared.count_stall(index);
+        let task = memory
+            .task
+            .or_else(|| TaskId::from_raw(remote.polling_task.load(Ordering::Relaxed)));
+        let Some(task) = task else { continue };
+        memory.task = Some(task);
+        let (task_name, spawned_at) = shared.describe_task(task);
+        shared.report_stall(StallReport {
+            worker: (shared.config.thread_name)(index),
+            task,
+            task_name,
+            spawned_at,
+            blocked_for: now - memory.since,
+            ended: false,
+        });
+    }
+    // Keep the configured number of workers working: a spare per missing worker, within the
+    // cap, at most one per `SPARE_INTERVAL` (or per threshold, if shorter).
+    let spacing = threshold.min(SPARE_INTERVAL);
+    let may_start = last_spare.is_none_or(|last| now - last >= spacing);
+    if shared.working_workers() < shared.config.workers && may_start && shared.start_spare() {
+        *last_spare = Some(now);
+    }
+}
