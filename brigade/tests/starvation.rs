@@ -99,6 +99,8 @@ fn p4_a_stall_is_reported_with_the_task_id_name_spawn_location_and_duration() {
     );
     let end = reports.iter().find(|r| r.ended).unwrap();
     assert_eq!(end.task, id);
+    assert_eq!(end.task_name.as_deref(), Some("sleepy"));
+    assert!(end.to_string().contains("is back"), "{end}");
     assert!(
         end.blocked_for >= Duration::from_millis(100),
         "{:?}",

@@ -120,12 +120,16 @@ impl MonitorSignal {
 }
 
 /// What the monitor remembers about one worker between looks.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Seen {
     sequence: u64,
     since: Instant,
     task: Option<TaskId>,
-    reported: bool,
+    /// Set once the stall was reported: the task's name and spawn location, for the end report.
+    reported: Option<(
+        Option<String>,
+        Option<&'static std::panic::Location<'static>>,
+    )>,
 }
 
 /// Starts the monitor thread for `shared`.
@@ -154,7 +158,7 @@ fn run(weak: Weak<Shared>) {
             sequence: 0,
             since: now,
             task: None,
-            reported: false,
+            reported: None,
         };
         slots
     ];
@@ -186,39 +190,44 @@ fn look(shared: &Arc<Shared>, seen: &mut [Seen], last_spare: &mut Option<Instant
         let sequence = remote.poll_seq.load(Ordering::Acquire);
         let in_poll = sequence % 2 == 1;
         if sequence != memory.sequence || !in_poll {
-            if memory.reported {
+            if let Some((task_name, spawned_at)) = memory.reported.take() {
                 // The stalled poll returned (a spare may now be surplus: `clear_stalled` wakes it).
                 shared.clear_stalled(index);
-                shared.report_stall(StallReport {
-                    worker: (shared.config.thread_name)(index),
-                    task: memory.task.expect("a reported stall names its task"),
-                    task_name: None,
-                    spawned_at: None,
-                    blocked_for: now - memory.since,
-                    ended: true,
-                });
+                if let Some(task) = memory.task {
+                    shared.report_stall(StallReport {
+                        worker: (shared.config.thread_name)(index),
+                        task,
+                        task_name,
+                        spawned_at,
+                        blocked_for: now - memory.since,
+                        ended: true,
+                    });
+                }
             }
             *memory = Seen {
                 sequence,
                 since: now,
                 task: TaskId::from_raw(remote.polling_task.load(Ordering::Relaxed)),
-                reported: false,
+                reported: None,
             };
             continue;
         }
-        if memory.reported || now - memory.since < threshold || remote.is_cooperative() {
+        if memory.reported.is_some() || now - memory.since < threshold || remote.is_cooperative() {
             continue;
         }
         // A stall: the same poll for longer than the threshold.
-        memory.reported = true;
         shared.set_stalled(index);
         shared.count_stall(index);
         let task = memory
             .task
             .or_else(|| TaskId::from_raw(remote.polling_task.load(Ordering::Relaxed)));
+        let (task_name, spawned_at) = match task {
+            Some(task) => shared.describe_task(task),
+            None => (None, None),
+        };
+        memory.task = task;
+        memory.reported = Some((task_name.clone(), spawned_at));
         let Some(task) = task else { continue };
-        memory.task = Some(task);
-        let (task_name, spawned_at) = shared.describe_task(task);
         shared.report_stall(StallReport {
             worker: (shared.config.thread_name)(index),
             task,
