@@ -80,12 +80,18 @@ impl fmt::Display for Error {
                 Some(server_said) => write!(f, "{error}: {server_said}"),
                 None => write!(f, "{error}"),
             },
-            Error::Cancelled(cancelled) => write!(f, "the query was cancelled: {cancelled}"),
+            Error::Cancelled(cancelled) => write!(
+                f,
+                "the query was cancelled by its token (cancellation source #{}); the server \
+                 stopped it",
+                cancelled.source_id()
+            ),
             Error::CancelUnconfirmed { cancelled, reason } => write!(
                 f,
-                "the query was cancelled ({cancelled}), but the server did not confirm the stop: \
-                 {reason}; the query may still be running and its connection stays busy until \
-                 it ends"
+                "the query was cancelled by its token (cancellation source #{}), but the server \
+                 did not confirm the stop: {reason}; the query may still be running and its \
+                 connection stays busy until it ends",
+                cancelled.source_id()
             ),
             Error::PoolTimedOut { waited, max_size } => write!(
                 f,
