@@ -133,6 +133,13 @@ fn targets(config: &Config) -> Result<Vec<Target>, Error> {
     Ok(targets.collect())
 }
 
+/// The configured hosts as `dial_first` would try them, for error messages.
+pub(crate) fn describe_targets(config: &Config) -> Vec<String> {
+    targets(config)
+        .map(|targets| targets.iter().map(ToString::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// Dials the configured hosts in order and returns the first socket that connects, with the
 /// endpoint it reached. Each attempt is bounded by `Config::connect_timeout`, if set.
 pub(crate) async fn dial_first(config: &Config) -> Result<(Socket, Endpoint), Error> {

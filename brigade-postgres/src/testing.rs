@@ -346,3 +346,15 @@ fn make_temp_dir(for_postgres: bool) -> io::Result<PathBuf> {
 fn free_loopback_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_installed_says_how_to_install_or_skip() {
+        let message = TempClusterError::NotInstalled.to_string();
+        assert!(message.contains("apt-get install postgresql"), "{message}");
+        assert!(message.contains("BRIGADE_SKIP_POSTGRES=1"), "{message}");
+    }
+}

@@ -237,6 +237,81 @@ fn i4_pool_serves_50_tasks_on_2_workers() {
             (2..=MAX_SIZE).contains(&most_held),
             "tasks held {most_held} connections at once; expected several, at most {MAX_SIZE}"
         );
+        // No tokio runtime ran any of it: its worker threads would be named "tokio-runtime-w…".
+        let threads = thread_names();
+        assert!(
+            threads.iter().any(|name| name.starts_with("brigade")),
+            "{threads:?}"
+        );
+        assert!(
+            !threads.iter().any(|name| name.starts_with("tokio-")),
+            "{threads:?}"
+        );
+    });
+}
+
+/// The names of this process's threads (Linux: /proc/self/task/*/comm).
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .expect("list this process's threads")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_string())
+        .collect()
+}
+
+#[test]
+fn pool_survives_timeouts_racing_returns_without_losing_a_place() {
+    const MAX_SIZE: usize = 2;
+    const TASKS: usize = 40;
+    const ROUNDS: usize = 10;
+    with_cluster(|db| async move {
+        // A timeout so short that many waiters give up just as a connection comes back to them.
+        let pool = Pool::builder(db.unix)
+            .max_size(MAX_SIZE)
+            .acquire_timeout(Duration::from_millis(15))
+            .build()
+            .unwrap();
+        // Open both connections first: a fresh one takes longer than 15 ms (a server fork).
+        let warm = (pool.get().await.unwrap(), pool.get().await.unwrap());
+        drop(warm);
+        let tasks = (0..TASKS).map(|_| {
+            let pool = pool.clone();
+            brigade::spawn(async move {
+                let (mut served, mut timed_out) = (0, 0);
+                for round in 0..ROUNDS {
+                    match pool.get().await {
+                        Ok(client) => {
+                            client.simple_query("SELECT 1").await.unwrap();
+                            // Hold it a little, so the others queue up past their timeout.
+                            let hold = Duration::from_millis(1 + round as u64 % 3);
+                            brigade::time::sleep(hold).await;
+                            served += 1;
+                        }
+                        Err(Error::PoolTimedOut { .. }) => timed_out += 1,
+                        Err(other) => panic!("unexpected error: {other}"),
+                    }
+                }
+                (served, timed_out)
+            })
+        });
+        let outcomes = brigade::when_all(tasks.collect::<Vec<_>>()).await;
+        let served: usize = outcomes.iter().map(|(served, _)| served).sum();
+        let timed_out: usize = outcomes.iter().map(|(_, timed_out)| timed_out).sum();
+        assert_eq!(served + timed_out, TASKS * ROUNDS);
+        assert!(served > 0, "nobody was served");
+        assert!(
+            timed_out > 0,
+            "no waiter timed out: the race was not exercised"
+        );
+
+        // Every place came back: nothing lent, nobody queued, connections all on the shelf.
+        let status = pool.status();
+        assert_eq!(status.waiting, 0, "{status:?}");
+        assert_eq!(status.open, status.idle, "a place was lost: {status:?}");
+        assert!(status.open <= MAX_SIZE, "{status:?}");
+        assert!(status.opened_total <= MAX_SIZE as u64, "{status:?}");
+        let client = pool.get().await.expect("a free connection after the storm");
+        client.simple_query("SELECT 1").await.unwrap();
     });
 }
 

@@ -28,6 +28,7 @@ use std::time::Duration;
 use brigade::time::{timeout_at, Instant};
 use tokio_postgres::Config;
 
+use crate::socket::describe_targets;
 use crate::{connect, Client, Error};
 use waiters::{WaitForSlot, WaiterQueue};
 
@@ -296,9 +297,8 @@ impl Shared {
     }
 
     fn connect_timed_out(&self) -> Error {
-        let hosts = format!("{:?}", self.config.get_hosts());
         Error::Connect {
-            tried: vec![hosts],
+            tried: describe_targets(&self.config),
             source: io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
