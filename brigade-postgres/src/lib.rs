@@ -1,0 +1,85 @@
+//! # brigade-postgres
+//!
+//! PostgreSQL on brigade: [tokio-postgres](tokio_postgres)'s protocol over brigade's own
+//! sockets, a connection pool, and queries stopped by a
+//! [`CancellationToken`](brigade::cancel::CancellationToken) — the seed
+//! article's section 13B, "Database Operations (EF Core)".
+//!
+//! ## The story
+//!
+//! The seed's EF Core example awaits `ToListAsync()`: "the thread can handle other requests
+//! while the DB processes". Here is the same in brigade:
+//!
+//! ```no_run
+//! use brigade_postgres::{Pool, Error};
+//!
+//! async fn recent_orders(pool: &Pool, customer: i32) -> Result<Vec<String>, Error> {
+//!     let db = pool.get().await?; // `using var context = new MyDbContext();`
+//!     let rows = db
+//!         .query(
+//!             "SELECT item FROM orders WHERE customer_id = $1 \
+//!              ORDER BY ordered_at DESC LIMIT 10",
+//!             &[&customer],
+//!         )
+//!         .await?; // `await ... ToListAsync()`
+//!     Ok(rows.iter().map(|row| row.get(0)).collect())
+//! } // `db` goes back to the pool here
+//! ```
+//!
+//! While the server plans and runs that query, nothing in this process is blocked. The
+//! `.await` parks the task: the connection's socket is registered with brigade's reactor
+//! (epoll), and the worker thread goes back to the pool to cook other orders. When the
+//! server's reply arrives, the reactor wakes the connection task, which hands the rows to the
+//! query's future, which wakes our task — on whichever worker is free. A 2-worker runtime can
+//! keep dozens of queries in flight (the tests run 50 tasks through a pool on 2 workers).
+//!
+//! ## What is here
+//!
+//! | .NET / ADO.NET | brigade-postgres |
+//! |---|---|
+//! | `new NpgsqlConnection(...).OpenAsync()` | [`connect`] → [`Client`], which derefs to [`tokio_postgres::Client`]: its whole query API |
+//! | connection pooling (`Max Pool Size`, `Timeout`) | [`Pool`] (`max_size`, `acquire_timeout`), [`PooledClient`] returned on drop |
+//! | `ExecuteReaderAsync(cancellationToken)` | [`Client::query_with_cancellation`], [`Client::run_cancellable`], [`QueryCanceller`] |
+//! | `OperationCanceledException` | [`Error::Cancelled`] |
+//!
+//! Cancellation is the real thing: when the token fires, a PostgreSQL cancel request goes to
+//! the server over a fresh brigade socket, the server stops the statement, and the connection
+//! is free for the next query at once (see [`QueryCanceller::run`]).
+//!
+//! ## No tokio runtime
+//!
+//! tokio-postgres is used with `default-features = false`: it brings tokio's I/O *traits*
+//! (and tokio-util's codec), never tokio's runtime, reactor or timers. brigade's `TcpStream`
+//! and `UnixStream` implement those traits on brigade's reactor; the connection future is a
+//! brigade task; timeouts are brigade timers. A process using this crate runs no tokio runtime
+//! (SEMANTICS.md I4).
+//!
+//! ## Limits
+//!
+//! - Connections are plain (`NoTls`); TLS is not wired in yet.
+//! - Server notices and `LISTEN`/`NOTIFY` notifications are dropped by the connection task.
+//!
+//! ## Testing
+//!
+//! Feature `testing` adds `testing::TempCluster`: a throwaway PostgreSQL server in a temporary
+//! directory, for tests and examples.
+#![deny(missing_docs)]
+
+mod cancel;
+mod client;
+mod error;
+mod pool;
+mod socket;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use cancel::{QueryCanceller, CANCEL_GRACE};
+pub use client::{connect, Client};
+pub use error::Error;
+pub use pool::{
+    Pool, PoolBuilder, PoolStatus, PooledClient, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_SIZE,
+};
+pub use socket::{Endpoint, Socket};
+/// tokio-postgres itself, for its types (`Row`, `types::ToSql`, `Transaction`, `error::SqlState`, ...).
+pub use tokio_postgres;
+pub use tokio_postgres::{Config, Row};

@@ -1,0 +1,395 @@
+//! A connection pool — what ADO.NET gives every `new SqlConnection(...)` (and so every EF Core
+//! `DbContext`) behind the scenes, seed section 13B.
+//!
+//! Opening a PostgreSQL connection costs a process fork on the server and several round trips;
+//! a web request should not pay that. The pool keeps up to `max_size` connections; a caller
+//! borrows one with [`Pool::get`] and gives it back by dropping the [`PooledClient`].
+//!
+//! # Invariants
+//! - At most `max_size` connections exist at once (idle + lent + being opened).
+//! - Waiting callers are served first come, first served: a returned connection is handed to
+//!   the oldest waiter directly (see `waiters.rs`).
+//! - `get` returns within `acquire_timeout`: a connection, or [`Error::PoolTimedOut`] that says
+//!   the pool was exhausted, or the error of opening a new connection.
+//! - A broken connection is never lent: one whose connection task ended
+//!   ([`is_closed`](tokio_postgres::Client::is_closed)) is discarded on return and again on
+//!   checkout, and with `health_check(true)` each checkout first proves the connection with a
+//!   round trip. A discarded connection's place is freed for a new one.
+//! - Connections are opened lazily, on demand; a failed open frees its place.
+
+mod waiters;
+
+use std::fmt;
+use std::io;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use brigade::time::{timeout_at, Instant};
+use tokio_postgres::Config;
+
+use crate::socket::describe_targets;
+use crate::{connect, Client, Error};
+use waiters::{WaitForSlot, WaiterQueue};
+
+/// Default [`PoolBuilder::max_size`].
+pub const DEFAULT_MAX_SIZE: usize = 10;
+/// Default [`PoolBuilder::acquire_timeout`] (ADO.NET's connection timeout is 15 s as well).
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A pool of PostgreSQL connections; cheap to clone (clones share the pool).
+///
+/// ```no_run
+/// # brigade::block_on(async {
+/// let mut config = brigade_postgres::Config::new();
+/// config.host("127.0.0.1").user("postgres");
+/// let pool = brigade_postgres::Pool::builder(config).max_size(8).build()?;
+///
+/// let client = pool.get().await?; // a PooledClient: derefs to the client
+/// let rows = client.query("SELECT 1", &[]).await?;
+/// drop(client); // back to the pool
+/// # Ok::<(), brigade_postgres::Error>(())
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+/// Settings of a [`Pool`], checked by [`build`](PoolBuilder::build).
+#[derive(Clone, Debug)]
+pub struct PoolBuilder {
+    config: Config,
+    max_size: usize,
+    acquire_timeout: Duration,
+    health_check: bool,
+}
+
+/// A snapshot of a pool's counters, from [`Pool::status`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// The size limit.
+    pub max_size: usize,
+    /// Connections that exist or are being opened (idle + in use).
+    pub open: usize,
+    /// Connections on the shelf, ready to lend.
+    pub idle: usize,
+    /// Callers waiting in `get` (one that just gave up may still be counted).
+    pub waiting: usize,
+    /// Connections opened over the pool's life.
+    pub opened_total: u64,
+    /// Connections thrown away because they were broken (or discarded by hand).
+    pub discarded_total: u64,
+}
+
+/// What a caller of `get` can be handed: a connection, or room to open one.
+enum Slot {
+    Idle(Client),
+    /// A place under `max_size`, counted in `open`, with no connection yet.
+    Empty,
+}
+
+/// The pool, shared by [`Pool`] clones, [`PooledClient`]s and waiters.
+struct Shared {
+    config: Config,
+    max_size: usize,
+    acquire_timeout: Duration,
+    health_check: bool,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Idle connections, most recently returned last: lent LIFO, so warm connections are reused
+    /// and surplus ones stay untouched.
+    idle: Vec<Client>,
+    /// Connections that exist or are being opened, including slots granted to waiters.
+    open: usize,
+    waiters: WaiterQueue,
+    opened_total: u64,
+    discarded_total: u64,
+}
+
+/// What `try_take` found.
+enum Checkout {
+    Now(Slot),
+    Wait(WaitForSlot),
+}
+
+impl Pool {
+    /// A builder with the defaults: [`DEFAULT_MAX_SIZE`] connections, [`DEFAULT_ACQUIRE_TIMEOUT`],
+    /// no health check beyond [`is_closed`](tokio_postgres::Client::is_closed).
+    pub fn builder(config: Config) -> PoolBuilder {
+        PoolBuilder {
+            config,
+            max_size: DEFAULT_MAX_SIZE,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+            health_check: false,
+        }
+    }
+
+    /// A pool with the default settings. Connections are opened on demand.
+    pub fn new(config: Config) -> Pool {
+        Pool::builder(config)
+            .build()
+            .expect("the default pool settings are valid")
+    }
+
+    /// Borrows a connection: an idle one, a new one if the pool has room, or the next one
+    /// returned — waiting at most the acquire timeout, then [`Error::PoolTimedOut`].
+    pub async fn get(&self) -> Result<PooledClient, Error> {
+        let started = Instant::now();
+        let deadline = started + self.shared.acquire_timeout;
+        let slot = match self.shared.try_take(&self.shared) {
+            Checkout::Now(slot) => slot,
+            Checkout::Wait(waiting) => match timeout_at(deadline, waiting).await {
+                Ok(slot) => slot,
+                // Dropping the waiter (inside timeout_at) passed on any slot granted late.
+                Err(_elapsed) => {
+                    return Err(Error::PoolTimedOut {
+                        waited: started.elapsed(),
+                        max_size: self.shared.max_size,
+                    })
+                }
+            },
+        };
+        // From here the slot is ours; the lease gives it back if we fail or are dropped.
+        let mut lease = Lease::new(Arc::clone(&self.shared), slot);
+        if lease.client.is_some() {
+            if self.shared.is_usable(&lease).await {
+                return Ok(PooledClient { lease });
+            }
+            // Broken: thrown away, but its place stays ours for a fresh connection.
+            lease.discard_client();
+        }
+        match timeout_at(deadline, connect(&self.shared.config)).await {
+            Ok(Ok(client)) => {
+                self.shared.lock().opened_total += 1;
+                lease.client = Some(client);
+                Ok(PooledClient { lease })
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_elapsed) => Err(self.shared.connect_timed_out()),
+        }
+    }
+
+    /// The pool's counters now.
+    pub fn status(&self) -> PoolStatus {
+        let state = self.shared.lock();
+        PoolStatus {
+            max_size: self.shared.max_size,
+            open: state.open,
+            idle: state.idle.len(),
+            waiting: state.waiters.len(),
+            opened_total: state.opened_total,
+            discarded_total: state.discarded_total,
+        }
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl PoolBuilder {
+    /// The most connections the pool keeps open at once (at least 1).
+    pub fn max_size(mut self, max_size: usize) -> PoolBuilder {
+        self.max_size = max_size;
+        self
+    }
+
+    /// How long [`Pool::get`] waits for a connection, including opening a new one, before it
+    /// gives up. Zero means "only if one is free right now".
+    pub fn acquire_timeout(mut self, timeout: Duration) -> PoolBuilder {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Whether each checkout of an idle connection first checks it with a round trip to the
+    /// server (a protocol `Sync`). Costs a round trip per `get`; catches connections the server
+    /// closed while they sat idle before a query of yours does.
+    pub fn health_check(mut self, enabled: bool) -> PoolBuilder {
+        self.health_check = enabled;
+        self
+    }
+
+    /// Checks the settings and makes the pool. No connection is opened yet.
+    pub fn build(self) -> Result<Pool, Error> {
+        if self.max_size == 0 {
+            return Err(Error::Config(
+                "a pool of max_size 0 could never lend a connection; use max_size(1) or more"
+                    .into(),
+            ));
+        }
+        Ok(Pool {
+            shared: Arc::new(Shared {
+                config: self.config,
+                max_size: self.max_size,
+                acquire_timeout: self.acquire_timeout,
+                health_check: self.health_check,
+                state: Mutex::new(State {
+                    idle: Vec::new(),
+                    open: 0,
+                    waiters: WaiterQueue::default(),
+                    opened_total: 0,
+                    discarded_total: 0,
+                }),
+            }),
+        })
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under this lock; recover from poisoning rather than spread a panic.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes an idle connection or room for a new one, or joins the queue of waiters.
+    fn try_take(&self, this: &Arc<Shared>) -> Checkout {
+        let mut state = self.lock();
+        if let Some(client) = state.idle.pop() {
+            return Checkout::Now(Slot::Idle(client));
+        }
+        if state.open < self.max_size {
+            state.open += 1;
+            return Checkout::Now(Slot::Empty);
+        }
+        let waiter = state.waiters.push();
+        Checkout::Wait(WaitForSlot::new(waiter, Arc::clone(this)))
+    }
+
+    /// Gives a slot back: to the oldest waiter if any, else to the shelf (a connection) or to
+    /// the free places (an empty slot).
+    fn release(&self, slot: Slot) {
+        let mut state = self.lock();
+        let waker = match state.waiters.hand_to_first(slot) {
+            Ok(waker) => waker,
+            Err(Slot::Idle(client)) => {
+                state.idle.push(client);
+                None
+            }
+            Err(Slot::Empty) => {
+                state.open -= 1;
+                None
+            }
+        };
+        drop(state);
+        // Wake outside the lock: the waiter may run at once on another worker and lock it.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Whether a connection taken from the shelf may be lent.
+    async fn is_usable(&self, lease: &Lease) -> bool {
+        let Some(client) = &lease.client else {
+            return false;
+        };
+        if client.is_closed() {
+            return false;
+        }
+        !self.health_check || client.check_connection().await.is_ok()
+    }
+
+    fn connect_timed_out(&self) -> Error {
+        Error::Connect {
+            tried: describe_targets(&self.config),
+            source: io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "opening a new pooled connection took longer than the pool's \
+                     acquire_timeout of {:?}",
+                    self.acquire_timeout
+                ),
+            ),
+        }
+    }
+}
+
+/// A slot in a caller's hands: given back to the pool when dropped.
+struct Lease {
+    shared: Arc<Shared>,
+    /// `None`: an empty slot (room for a connection not opened, or a discarded one).
+    client: Option<Client>,
+}
+
+impl Lease {
+    fn new(shared: Arc<Shared>, slot: Slot) -> Lease {
+        let client = match slot {
+            Slot::Idle(client) => Some(client),
+            Slot::Empty => None,
+        };
+        Lease { shared, client }
+    }
+
+    /// Drops the connection, keeping its place.
+    fn discard_client(&mut self) {
+        if self.client.take().is_some() {
+            self.shared.lock().discarded_total += 1;
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // A broken connection goes no further than here: its place is freed instead.
+        if self
+            .client
+            .as_ref()
+            .is_some_and(|client| client.is_closed())
+        {
+            self.discard_client();
+        }
+        let slot = match self.client.take() {
+            Some(client) => Slot::Idle(client),
+            None => Slot::Empty,
+        };
+        self.shared.release(slot);
+    }
+}
+
+/// A connection borrowed from a [`Pool`]: derefs to [`Client`] (and so to tokio-postgres's
+/// client); returns to the pool when dropped.
+pub struct PooledClient {
+    /// Always holds a client; the `Option` inside is for the pool's own bookkeeping.
+    lease: Lease,
+}
+
+impl PooledClient {
+    /// Closes this connection instead of returning it (after an error that leaves its state
+    /// unknown, say); the pool opens a fresh one when needed.
+    pub fn discard(mut self) {
+        self.lease.discard_client();
+    }
+}
+
+impl Deref for PooledClient {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        self.lease
+            .client
+            .as_ref()
+            .expect("a PooledClient always holds a client")
+    }
+}
+
+impl DerefMut for PooledClient {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.lease
+            .client
+            .as_mut()
+            .expect("a PooledClient always holds a client")
+    }
+}
+
+impl fmt::Debug for PooledClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PooledClient").field(&**self).finish()
+    }
+}
