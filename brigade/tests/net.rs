@@ -410,3 +410,42 @@ fn the_metrics_count_registrations_and_events() {
         assert_eq!(handle.metrics().io_registrations, before);
     });
 }
+
+#[test]
+fn s9_a_yield_lets_a_ready_socket_run_before_the_yielder_runs_again() {
+    use std::sync::atomic::AtomicBool;
+    // One worker and no stall detection in play: only this worker can collect the event.
+    let rt = Runtime::builder()
+        .workers(1)
+        .stall_threshold(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    watchdog("s9 io", LIMIT, move || {
+        rt.block_on(rt.spawn(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let got = Arc::new(AtomicBool::new(false));
+            let flag = got.clone();
+            let reader = brigade::spawn(async move {
+                let mut buf = [0; 4];
+                stream.read_exact(&mut buf).await.unwrap();
+                flag.store(true, Ordering::SeqCst);
+            });
+            // Let the reader park on the socket, then make it readable.
+            brigade::yield_now().await;
+            brigade::yield_now().await;
+            // On loopback the bytes are in the receive buffer when write returns.
+            peer.write_all(b"data").unwrap();
+            // This task never parks: only its yields can let the reactor's event in.
+            let mut yields = 0;
+            while !got.load(Ordering::SeqCst) {
+                brigade::yield_now().await;
+                yields += 1;
+                assert!(yields < 1000, "the ready socket never ran");
+            }
+            reader.await;
+            assert!(yields <= 3, "the reader ran only after {yields} yields");
+        }))
+    });
+}

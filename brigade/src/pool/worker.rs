@@ -152,11 +152,18 @@ pub(super) fn schedule_on_current_worker(
         let Ok(mut core) = cx.core.try_borrow_mut() else {
             return Err(task);
         };
-        if is_yield && cx.shared.timers.has_pending() {
-            // S9: timer events that are due run before the yielder too. Fire them before
-            // borrowing the core: their wakes schedule onto this worker.
+        if is_yield && (cx.shared.timers.has_pending() || cx.shared.io.registrations() > 0) {
+            // S9: timer and I/O events that are due run before the yielder too. Collect them
+            // before borrowing the core (their wakes schedule onto this worker): due timers,
+            // and — if no parked worker is already waiting in epoll — ready sockets, without
+            // waiting.
             drop(core);
             cx.shared.timers.fire_if_due();
+            if cx.shared.io.registrations() > 0 {
+                if let Some(_driving) = cx.shared.timers.try_drive() {
+                    cx.shared.io.poll(Some(std::time::Duration::ZERO));
+                }
+            }
             core = match cx.core.try_borrow_mut() {
                 Ok(core) => core,
                 Err(_) => return Err(task),
