@@ -190,8 +190,13 @@ impl TimeDriver {
                 links.waker = Some(waker);
                 // SAFETY: alive (caller).
                 unsafe { entry.as_ref() }.set_state(REGISTERED);
-                if when < self.next_due.load(Ordering::Relaxed) {
-                    self.next_due.store(when, Ordering::Release);
+                // The wheel's next deadline, not `when`: an entry on a coarse level must be
+                // cascaded at the start of its slot, before `when`. A `next_due` later than
+                // that made the driving worker park until the slot start and then poll with a
+                // zero timeout until `when` — a busy spin of up to a slot's width.
+                let next = inner.wheel.next_deadline().unwrap_or(NEVER);
+                if next < self.next_due.load(Ordering::Relaxed) {
+                    self.next_due.store(next, Ordering::Release);
                 }
                 if when < inner.parked_until {
                     self.wake_driver(inner);
