@@ -53,7 +53,8 @@ pub use self::connection::PeerAddr;
 /// connection), with a header-read timeout, a connection limit and graceful shutdown.
 ///
 /// ```no_run
-/// /// use brigade::cancel::CancellationTokenSource;
+/// use std::convert::Infallible;
+/// use brigade::cancel::CancellationTokenSource;
 /// use brigade_http::{service_fn, Full, Bytes, Server};
 ///
 /// # brigade::block_on(async {

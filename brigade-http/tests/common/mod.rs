@@ -60,8 +60,18 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(configure: impl FnOnce(Server) -> Server) -> TestServer {
+        let listener = brigade::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap();
+        TestServer::start_on(listener, configure)
+    }
+
+    pub fn start_on(
+        listener: brigade::net::TcpListener,
+        configure: impl FnOnce(Server) -> Server,
+    ) -> TestServer {
         let stop = CancellationTokenSource::new();
-        let server = Server::bind("127.0.0.1:0").await.unwrap();
+        let server = Server::from_listener(listener);
         let server = configure(server).shutdown_on(stop.token());
         let addr = server.local_addr().unwrap();
         let serving = brigade::spawn(server.serve(service_fn(routes)));
@@ -83,6 +93,17 @@ impl TestServer {
             .await
             .expect("serve returns Ok after a shutdown");
     }
+}
+
+/// A loopback listener whose accept queue holds `backlog` connections (the kernel caps it at
+/// `net.core.somaxconn`), for floods that would overflow the usual 1024.
+pub fn listener_with_backlog(backlog: i32) -> brigade::net::TcpListener {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: `listen` on our own bound socket only changes its queue length.
+    let result = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
+    assert_eq!(result, 0, "listen: {}", io::Error::last_os_error());
+    brigade::net::TcpListener::from_std(listener).unwrap()
 }
 
 /// A blocking `GET path` over a fresh std socket with `Connection: close`; the whole response.
