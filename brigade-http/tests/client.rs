@@ -44,15 +44,43 @@ async fn pool_carries_sequential_http1_requests_on_one_connection() {
 async fn pool_shares_one_http2_connection_between_concurrent_requests() {
     let server = TestServer::start(|server| server).await;
     let client = Client::builder().http2_prior_knowledge().build();
-    let first = peer_of(&client, &server).await;
+    // All at once from a cold start: one request connects, the others wait for its connection.
     let concurrent = (0..16).map(|_| {
         let client = client.clone();
         let url = server.url("/peer");
         brigade::spawn(async move { client.get(url).await.unwrap().text().await.unwrap() })
     });
     let peers: HashSet<String> = brigade::when_all(concurrent).await.into_iter().collect();
-    assert_eq!(peers, HashSet::from([first]), "all on the first connection");
+    assert_eq!(
+        peers.len(),
+        1,
+        "16 concurrent requests, connections: {peers:?}"
+    );
+    let later = peer_of(&client, &server).await;
+    assert!(peers.contains(&later), "a later request reuses it too");
     server.shut_down().await;
+}
+
+#[brigade::test]
+async fn concurrent_http2_requests_to_a_closed_port_all_fail_to_connect() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = Client::builder().http2_prior_knowledge().build();
+    let concurrent = (0..4).map(|_| {
+        let client = client.clone();
+        let url = format!("http://127.0.0.1:{port}/");
+        brigade::spawn(async move { client.get(url).await })
+    });
+    let outcomes = brigade::time::timeout(Duration::from_secs(10), brigade::when_all(concurrent))
+        .await
+        .expect("a failed connect wakes the requests waiting for it");
+    for outcome in outcomes {
+        let error = outcome.unwrap_err();
+        assert!(error.is_connect(), "{error}");
+    }
 }
 
 #[brigade::test]

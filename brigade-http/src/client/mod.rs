@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, Request};
 
-use self::pool::{connect_http1, connect_http2, Pool};
+use self::pool::{connect_http1, connect_http2, Http2Checkout, Pool};
 use self::request::Prepared;
 use self::response::{Checkin, Limits};
 use crate::Error;
@@ -234,11 +234,11 @@ impl Client {
         let key = request.key.clone();
         let mut request = request.into_http2();
         loop {
-            let (mut sender, reused) = match pool.http2(&key) {
-                Some(sender) => (sender, true),
-                None => {
-                    let sender = connect_http2(&key).await?;
-                    pool.insert_http2(key.clone(), sender.clone());
+            let (mut sender, reused) = match pool.checkout_http2(&key).await {
+                Http2Checkout::Open(sender) => (sender, true),
+                Http2Checkout::Connect(job) => {
+                    let sender = connect_http2(&key).await?; // a failure drops `job`: next one tries
+                    job.opened(sender.clone());
                     (sender, false)
                 }
             };

@@ -7,7 +7,8 @@
 //!   `response::ResponseBody`). A response dropped half-read takes its connection with it:
 //!   the unread rest would be in the way of the next response.
 //! - **HTTP/2** multiplexes, so each host has one shared connection that every request uses
-//!   at once; it is replaced when it closes.
+//!   at once; it is replaced when it closes. While it is being made, the other requests for
+//!   that host wait for it instead of each opening a connection of their own.
 //!
 //! # Invariants
 //! - An idle HTTP/1 connection is handed out only after `ready()` says it can take a request;
@@ -20,7 +21,9 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use brigade::compat::hyper::{BrigadeExecutor, BrigadeTimer};
@@ -64,8 +67,14 @@ struct PoolShared {
 #[derive(Default)]
 struct PoolState {
     idle_http1: HashMap<HostKey, Vec<IdleHttp1>>,
-    http2: HashMap<HostKey, SharedHttp2>,
+    http2: HashMap<HostKey, Http2Slot>,
     reaper_running: bool,
+}
+
+/// A host's HTTP/2 connection: being made by one request (the others wait), or open.
+enum Http2Slot {
+    Connecting { waiting: Vec<Waker> },
+    Open(SharedHttp2),
 }
 
 struct IdleHttp1 {
@@ -144,39 +153,75 @@ impl Pool {
         }
     }
 
-    /// The shared HTTP/2 connection to `key`, if one is open.
-    pub(crate) fn http2(&self, key: &HostKey) -> Option<http2::SendRequest<RequestBody>> {
-        let mut state = self.lock();
-        let shared = state.http2.get_mut(key)?;
-        if shared.sender.is_closed() {
-            state.http2.remove(key);
-            return None;
-        }
-        shared.last_used = Instant::now();
-        Some(shared.sender.clone())
+    /// The shared HTTP/2 connection to `key`; or, if there is none, the job of making it
+    /// (for the first caller; later ones wait until it is done, then look again).
+    pub(crate) async fn checkout_http2(&self, key: &HostKey) -> Http2Checkout {
+        poll_fn(|cx| self.poll_checkout_http2(key, cx)).await
     }
 
-    /// Makes `sender` the shared HTTP/2 connection to `key`.
-    pub(crate) fn insert_http2(&self, key: HostKey, sender: http2::SendRequest<RequestBody>) {
-        let start_reaper = {
-            let mut state = self.lock();
-            state.http2.insert(
-                key,
-                SharedHttp2 {
-                    sender,
-                    last_used: Instant::now(),
-                },
-            );
-            !std::mem::replace(&mut state.reaper_running, true)
-        };
-        if start_reaper {
-            self.start_reaper();
+    fn poll_checkout_http2(&self, key: &HostKey, cx: &mut Context<'_>) -> Poll<Http2Checkout> {
+        let mut state = self.lock();
+        match state.http2.get_mut(key) {
+            Some(Http2Slot::Open(shared)) if !shared.sender.is_closed() => {
+                shared.last_used = Instant::now();
+                return Poll::Ready(Http2Checkout::Open(shared.sender.clone()));
+            }
+            Some(Http2Slot::Connecting { waiting }) => {
+                if !waiting.iter().any(|waker| waker.will_wake(cx.waker())) {
+                    waiting.push(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
+            Some(Http2Slot::Open(_)) | None => {} // closed or never made: make one
         }
+        state.http2.insert(
+            key.clone(),
+            Http2Slot::Connecting {
+                waiting: Vec::new(),
+            },
+        );
+        Poll::Ready(Http2Checkout::Connect(Http2Connecting {
+            pool: self.clone(),
+            key: key.clone(),
+            reported: false,
+        }))
     }
 
     /// Forgets the shared HTTP/2 connection to `key` (it turned out to be closed).
     pub(crate) fn remove_http2(&self, key: &HostKey) {
-        self.lock().http2.remove(key);
+        let mut state = self.lock();
+        if let Some(Http2Slot::Open(_)) = state.http2.get(key) {
+            state.http2.remove(key);
+        }
+    }
+
+    /// Ends a connect job: `Some(sender)` opens the host's connection, `None` (failure or
+    /// cancellation) frees the job for the next request. Wakes the waiting requests either way.
+    fn end_http2_connect(&self, key: &HostKey, sender: Option<http2::SendRequest<RequestBody>>) {
+        let (waiting, start_reaper) = {
+            let mut state = self.lock();
+            let previous = match sender {
+                Some(sender) => {
+                    let shared = SharedHttp2 {
+                        sender,
+                        last_used: Instant::now(),
+                    };
+                    state.http2.insert(key.clone(), Http2Slot::Open(shared))
+                }
+                None => state.http2.remove(key),
+            };
+            let waiting = match previous {
+                Some(Http2Slot::Connecting { waiting }) => waiting,
+                _ => Vec::new(),
+            };
+            let opened = state.http2.contains_key(key);
+            let start_reaper = opened && !std::mem::replace(&mut state.reaper_running, true);
+            (waiting, start_reaper)
+        };
+        waiting.into_iter().for_each(Waker::wake);
+        if start_reaper {
+            self.start_reaper();
+        }
     }
 
     /// How many HTTP/1 connections wait idle for `key` (for tests and diagnostics).
@@ -211,18 +256,53 @@ impl PoolShared {
             });
             !idle.is_empty()
         });
-        state.http2.retain(|_, shared| {
-            let keep = shared.last_used.elapsed() < idle_timeout && !shared.sender.is_closed();
-            if !keep {
-                expired.push(shared.sender.clone());
+        state.http2.retain(|_, slot| match slot {
+            Http2Slot::Connecting { .. } => true,
+            Http2Slot::Open(shared) => {
+                let keep = shared.last_used.elapsed() < idle_timeout && !shared.sender.is_closed();
+                if !keep {
+                    expired.push(shared.sender.clone());
+                }
+                keep
             }
-            keep
         });
         let anything_left = !state.idle_http1.is_empty() || !state.http2.is_empty();
         state.reaper_running = anything_left;
         drop(state);
         drop(expired); // outside the lock: dropping the last sender closes a connection
         anything_left
+    }
+}
+
+/// What [`Pool::checkout_http2`] found.
+pub(crate) enum Http2Checkout {
+    /// The host's shared connection.
+    Open(http2::SendRequest<RequestBody>),
+    /// No connection: this request makes it, and reports back through the job.
+    Connect(Http2Connecting),
+}
+
+/// The job of making a host's HTTP/2 connection. [`opened`](Self::opened) shares the new
+/// connection; dropped without it (the connect failed, or the request was cancelled or timed
+/// out meanwhile), it lets the next waiting request try.
+pub(crate) struct Http2Connecting {
+    pool: Pool,
+    key: HostKey,
+    reported: bool,
+}
+
+impl Http2Connecting {
+    pub(crate) fn opened(mut self, sender: http2::SendRequest<RequestBody>) {
+        self.pool.end_http2_connect(&self.key, Some(sender));
+        self.reported = true;
+    }
+}
+
+impl Drop for Http2Connecting {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.pool.end_http2_connect(&self.key, None);
+        }
     }
 }
 
