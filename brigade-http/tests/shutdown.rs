@@ -135,3 +135,36 @@ async fn idle_and_silent_connections_do_not_hold_up_shutdown() {
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[brigade::test]
+async fn dropping_the_serve_future_closes_every_connection() {
+    use std::io::Read;
+    let server = TestServer::start(|server| server).await;
+    let addr = server.addr;
+    // A connection that is mid-way through a slow request.
+    let mut socket = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(
+        &mut socket,
+        b"GET /slow?ms=60000 HTTP/1.1\r\nHost: drop\r\n\r\n",
+    )
+    .unwrap();
+    brigade::time::sleep(Duration::from_millis(100)).await;
+
+    let _ = server.serving.cancel().await; // drops serve's future
+    let closed = brigade::run(move || {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut rest = Vec::new();
+        socket.read_to_end(&mut rest).map(|_| rest)
+    })
+    .await;
+    assert!(
+        matches!(&closed, Ok(rest) if rest.is_empty()),
+        "the connection should close unanswered, got {closed:?}"
+    );
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the listener is closed"
+    );
+}

@@ -3,7 +3,7 @@
 //!
 //! # Invariants
 //! - The body helpers ([`Response::bytes`], [`text`](Response::text),
-//!   [`json`](Response::json)) run under the request's timeout deadline and cancellation
+//!   `json`) run under the request's timeout deadline and cancellation
 //!   token: a server that sends its head and then stalls cannot hang the caller.
 //! - An HTTP/1 connection goes back to the pool exactly when its response body has been read
 //!   to the end (by the helpers, or by whoever holds the [`ResponseBody`]); never earlier,
@@ -27,7 +27,7 @@ use crate::Error;
 
 /// A response from [`Client`](crate::Client): status and headers are here; the body is read
 /// with [`bytes`](Response::bytes), [`text`](Response::text) or
-/// [`json`](Response::json) (feature `json`), or streamed from [`into_http`](Response::into_http).
+/// `json` (feature `json`), or streamed from [`into_http`](Response::into_http).
 pub struct Response {
     inner: http::Response<ResponseBody>,
     limits: Limits,

@@ -10,7 +10,8 @@
 //!   after the same header-read timeout;
 //! - **graceful shutdown in two steps**: when the server stops, the connection is asked to
 //!   finish (HTTP/1: finish the request in flight, then close; HTTP/2: GOAWAY, then finish the
-//!   open streams); if the drain deadline passes first, it is dropped, which closes the socket;
+//!   open streams); if the drain deadline passes first (or `serve` itself is dropped), it is
+//!   dropped, which closes the socket;
 //! - **the peer's address** on every request, as a [`PeerAddr`] extension.
 //!
 //! # Invariants
@@ -67,7 +68,7 @@ pub(crate) struct ConnectionSettings {
 pub(crate) struct ShutdownSignals {
     /// Finish what is in flight, then close.
     pub(crate) finish: CancellationToken,
-    /// The drain deadline passed: close now.
+    /// Close now: the drain deadline passed, or `serve`'s future was dropped.
     pub(crate) close_now: CancellationToken,
 }
 
@@ -95,33 +96,36 @@ pub(crate) async fn serve_connection<S, B>(
     };
     let mut connection = pin!(settings.builder.serve_connection(io, service));
 
-    // Serving: until the connection ends by itself or the server asks it to finish.
-    let mut finish_requested = shutdown.finish.cancelled();
-    let ended = poll_fn(|cx| {
-        if let Poll::Ready(outcome) = connection.as_mut().poll(cx) {
-            return Poll::Ready(Some(outcome));
-        }
-        Pin::new(&mut finish_requested).poll(cx).map(|()| None)
-    })
-    .await;
-    drop(finish_requested); // its registration on the server's token goes with it
-
-    let outcome = match ended {
-        Some(outcome) => outcome,
-        // Finishing: graceful shutdown, bounded by the server's drain deadline.
-        None => {
-            connection.as_mut().graceful_shutdown();
-            match connection.with_cancellation(&shutdown.close_now).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    tracing::debug!(%peer, "brigade-http: connection closed at the drain deadline");
-                    return;
-                }
+    let serving = async {
+        // Serving: until the connection ends by itself or the server asks it to finish.
+        let mut finish_requested = shutdown.finish.cancelled();
+        let ended = poll_fn(|cx| {
+            if let Poll::Ready(outcome) = connection.as_mut().poll(cx) {
+                return Poll::Ready(Some(outcome));
+            }
+            Pin::new(&mut finish_requested).poll(cx).map(|()| None)
+        })
+        .await;
+        match ended {
+            Some(outcome) => outcome,
+            // Finishing: the request in flight completes (HTTP/2: GOAWAY, open streams
+            // complete), then the connection closes.
+            None => {
+                connection.as_mut().graceful_shutdown();
+                connection.as_mut().await
             }
         }
     };
-    if let Err(error) = outcome {
-        tracing::debug!(%peer, %error, "brigade-http: connection ended with an error");
+    // Closing now — the drain deadline passed, or `serve` itself was dropped — drops the
+    // connection wherever it is, which closes the socket.
+    match serving.with_cancellation(&shutdown.close_now).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "brigade-http: connection ended with an error");
+        }
+        Err(_closed) => {
+            tracing::debug!(%peer, "brigade-http: connection closed by the server's shutdown");
+        }
     }
 }
 

@@ -159,7 +159,8 @@ impl Server {
     ///
     /// Every request carries the client's address as a [`PeerAddr`] extension. Returns `Ok`
     /// after a graceful shutdown; `Err` only if the listening socket itself broke (after the
-    /// live connections were drained the same way).
+    /// live connections were drained the same way). Dropping the future instead (cancelling
+    /// its task, say) is the abrupt stop: the listener and every connection close at once.
     pub async fn serve<S, B>(self, service: S) -> io::Result<()>
     where
         S: Service<Request<Incoming>, Response = Response<B>> + Send + Sync + 'static,
@@ -180,10 +181,10 @@ impl Server {
         let service = Arc::new(service);
         let limit = ConnectionLimit::new(max_connections);
         let finish = CancellationTokenSource::new();
-        let close_now = CancellationTokenSource::new();
+        let close_now = CancelOnDrop(CancellationTokenSource::new());
         let signals = ShutdownSignals {
             finish: finish.token(),
-            close_now: close_now.token(),
+            close_now: close_now.0.token(),
         };
 
         let stopped_by = accept_loop(&listener, &shutdown, &limit, |stream, peer, slot| {
@@ -210,7 +211,7 @@ impl Server {
                 "brigade-http: drain deadline of {drain_timeout:?} passed; closing the \
                  connections still open"
             );
-            close_now.cancel();
+            close_now.0.cancel();
             // Each connection drops at its next poll, which the cancel has just scheduled.
             poll_fn(|cx| limit.poll_drained(cx)).await;
         }
@@ -284,6 +285,16 @@ fn connection_settings(
         } else {
             header_read_timeout
         },
+    }
+}
+
+/// Cancels its source when dropped: if `serve`'s future is dropped midway, the connections
+/// close too, instead of living on without their server.
+struct CancelOnDrop(CancellationTokenSource);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }
 
