@@ -113,7 +113,9 @@ impl Server {
     /// its previous response went out, on a kept-alive connection) until the head's last
     /// byte. A client that takes longer is disconnected, so slow or stalled clients cannot
     /// hold connections forever. This also closes idle kept-alive HTTP/1 connections after
-    /// that long. `None` turns the timeout off. Default: 10 s.
+    /// that long. For HTTP/2 it bounds the connection preface only; an HTTP/2 connection that
+    /// is open stays open until the client closes it or the server shuts down. `None` turns
+    /// the timeout off. Default: 10 s.
     pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Server {
         self.header_read_timeout = timeout.into();
         self
