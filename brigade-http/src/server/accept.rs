@@ -89,7 +89,7 @@ impl AcceptBackoff {
             tracing::warn!(
                 %error,
                 "brigade-http: accept failed for lack of resources (EMFILE: too many open \
-                 files?); pausing accepts and retrying every {} ms at most until it recovers; \
+                 files?); pausing accepts, retrying with pauses of up to {} ms until it recovers; \
                  raise the file-descriptor limit (ulimit -n) or lower max_connections",
                 LONGEST_PAUSE.as_millis()
             );
