@@ -1,0 +1,336 @@
+//! The client: .NET's `HttpClient` on brigade (seed section 13A: "your thread shouldn't just sit
+//! there waiting for the bytes to come back over the network").
+//!
+//! A [`Client`] owns a connection pool; clone it freely (clones share the pool) and keep it
+//! for the life of the program — making one per request, like `new HttpClient()` per request
+//! in .NET, throws the pool away each time. Each request is a hyper exchange on a brigade
+//! [`TcpStream`](brigade::net::TcpStream); the connection itself is driven by a brigade task
+//! of its own, so a request's future only waits and can be dropped at any moment.
+//!
+//! Plain `http://` only: there is no TLS, and `https://` URLs fail with
+//! [`Error::UnsupportedScheme`] rather than being sent in the clear.
+//!
+//! # Invariants
+//! - Every request runs under its deadline and token (`response::Limits`); when either
+//!   passes, the request future is dropped and the error says which (K8, K9).
+//! - A request whose pooled connection turns out to be closed before the request was written
+//!   is retried once on another connection (hyper hands such a request back unsent); a
+//!   request that may have reached the server is never silently resent.
+
+mod pool;
+mod request;
+mod response;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request};
+
+use self::pool::{connect_http1, connect_http2, Http2Checkout, Pool};
+use self::request::Prepared;
+use self::response::{Checkin, Limits};
+use crate::Error;
+
+pub use self::request::RequestBuilder;
+pub use self::response::{Response, ResponseBody};
+
+/// An HTTP client with a connection pool; see the [module docs](self).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use brigade::cancel::CancellationTokenSource;
+/// use brigade_http::Client;
+///
+/// # brigade::block_on(async {
+/// let client = Client::builder().timeout(Duration::from_secs(10)).build();
+/// let cancel = CancellationTokenSource::new();
+///
+/// let response = client
+///     .get("http://127.0.0.1:8080/users/7")
+///     .cancellation_token(&cancel.token())
+///     .send()
+///     .await?
+///     .error_for_status()?; // EnsureSuccessStatusCode
+/// let user = response.text().await?;
+/// # Ok::<(), brigade_http::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<ClientShared>,
+}
+
+struct ClientShared {
+    config: ClientConfig,
+    pool: Pool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ClientConfig {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) pool_idle_timeout: Duration,
+    pub(crate) pool_max_idle_per_host: usize,
+    pub(crate) http2_prior_knowledge: bool,
+    pub(crate) user_agent: Option<http::HeaderValue>,
+}
+
+impl Default for Client {
+    fn default() -> Client {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with the default settings (see [`ClientBuilder`]).
+    pub fn new() -> Client {
+        Client::builder().build()
+    }
+
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            config: ClientConfig {
+                timeout: Some(ClientBuilder::DEFAULT_TIMEOUT),
+                pool_idle_timeout: ClientBuilder::DEFAULT_POOL_IDLE_TIMEOUT,
+                pool_max_idle_per_host: ClientBuilder::DEFAULT_POOL_MAX_IDLE_PER_HOST,
+                http2_prior_knowledge: false,
+                user_agent: Some(http::HeaderValue::from_static(concat!(
+                    "brigade-http/",
+                    env!("CARGO_PKG_VERSION")
+                ))),
+            },
+        }
+    }
+
+    /// A `GET` request to `url` — .NET's `GetAsync`. Send it with `.await` (or `.send().await`).
+    pub fn get(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A `POST` request to `url`; add a body with [`RequestBuilder::body`].
+    pub fn post(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A `PUT` request to `url`.
+    pub fn put(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// A `DELETE` request to `url`.
+    pub fn delete(&self, url: impl AsRef<str>) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A request with any method to `url`.
+    pub fn request(&self, method: Method, url: impl AsRef<str>) -> RequestBuilder {
+        RequestBuilder::new(self.clone(), method, url.as_ref())
+    }
+
+    /// A ready-made `http::Request` (its URI must be absolute: `http://host/path`), to add a
+    /// timeout or a token to before sending.
+    pub fn send_http<B: Into<Bytes>>(&self, request: Request<B>) -> RequestBuilder {
+        RequestBuilder::from_http(self.clone(), request)
+    }
+
+    /// `GET`s `url` and reads the body as JSON — the seed's
+    /// `GetAsync(url, ct)` + `EnsureSuccessStatusCode()` + `ReadFromJsonAsync<T>()` in one.
+    /// A 4xx or 5xx status is an [`Error::Status`].
+    #[cfg(feature = "json")]
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        url: impl AsRef<str>,
+    ) -> Result<T, Error> {
+        self.get(url).send().await?.error_for_status()?.json().await
+    }
+
+    /// `POST`s `value` as JSON to `url` and returns the response.
+    #[cfg(feature = "json")]
+    pub async fn post_json<T: serde::Serialize + ?Sized>(
+        &self,
+        url: impl AsRef<str>,
+        value: &T,
+    ) -> Result<Response, Error> {
+        self.post(url).json(value).send().await
+    }
+
+    /// How many HTTP/1 connections to `host:port` wait idle in the pool right now.
+    pub fn idle_connections(&self, host: &str, port: u16) -> usize {
+        self.shared.pool.idle_count(&pool::HostKey {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    pub(crate) fn config(&self) -> &ClientConfig {
+        &self.shared.config
+    }
+
+    /// Sends a checked request under its deadline and token.
+    async fn execute(&self, mut request: Prepared) -> Result<Response, Error> {
+        if let Some(user_agent) = &self.shared.config.user_agent {
+            request
+                .headers
+                .entry(http::header::USER_AGENT)
+                .or_insert_with(|| user_agent.clone());
+        }
+        let limits = Limits {
+            deadline: request
+                .timeout
+                .map(|timeout| (Instant::now() + timeout, timeout)),
+            token: request.token.clone(),
+        };
+        let response = limits.enforce(self.exchange(request)).await?;
+        Ok(Response::new(response, limits))
+    }
+
+    /// Finds a connection, sends, and waits for the response head.
+    async fn exchange(&self, request: Prepared) -> Result<http::Response<ResponseBody>, Error> {
+        if self.shared.config.http2_prior_knowledge {
+            self.exchange_http2(request).await
+        } else {
+            self.exchange_http1(request).await
+        }
+    }
+
+    async fn exchange_http1(
+        &self,
+        request: Prepared,
+    ) -> Result<http::Response<ResponseBody>, Error> {
+        let pool = &self.shared.pool;
+        let key = request.key.clone();
+        let mut request = request.into_http1();
+        loop {
+            let (mut sender, reused) = match pool.checkout_http1(&key).await {
+                Some(sender) => (sender, true),
+                None => (connect_http1(&key).await?, false),
+            };
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    let checkin = Checkin {
+                        pool: pool.clone(),
+                        key,
+                        sender,
+                    };
+                    return Ok(response.map(|body| ResponseBody::new(body, Some(checkin))));
+                }
+                Err(mut failed) => match failed.take_message() {
+                    // The pooled connection closed before our request went out: nothing
+                    // reached the server, so another connection may carry it.
+                    Some(unsent) if reused => request = unsent,
+                    _ => return Err(Error::Http(failed.into_error())),
+                },
+            }
+        }
+    }
+
+    async fn exchange_http2(
+        &self,
+        request: Prepared,
+    ) -> Result<http::Response<ResponseBody>, Error> {
+        let pool = &self.shared.pool;
+        let key = request.key.clone();
+        let mut request = request.into_http2();
+        loop {
+            let (mut sender, reused) = match pool.checkout_http2(&key).await {
+                Http2Checkout::Open(sender) => (sender, true),
+                Http2Checkout::Connect(job) => {
+                    let sender = connect_http2(&key).await?; // a failure drops `job`: next one tries
+                    job.opened(sender.clone());
+                    (sender, false)
+                }
+            };
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok(response.map(|body| ResponseBody::new(body, None))),
+                Err(mut failed) => match failed.take_message() {
+                    Some(unsent) if reused => {
+                        pool.remove_http2(&key);
+                        request = unsent;
+                    }
+                    _ => return Err(Error::Http(failed.into_error())),
+                },
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Client`]: timeouts, pooling, HTTP/2.
+#[derive(Debug, Clone)]
+#[must_use = "call .build() to get the Client"]
+pub struct ClientBuilder {
+    config: ClientConfig,
+}
+
+impl ClientBuilder {
+    /// The default request timeout: 100 s, as .NET's `HttpClient.Timeout`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(100);
+    /// The default pool idle timeout: 60 s, as .NET's `PooledConnectionIdleTimeout`.
+    pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The default number of idle connections kept per host: 32.
+    pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 32;
+
+    /// The timeout of every request that sets none of its own (`None`: no timeout). It covers
+    /// connecting, sending, the response head and reading the body through [`Response`]'s
+    /// helpers. Default: 100 s.
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> ClientBuilder {
+        self.config.timeout = timeout.into();
+        self
+    }
+
+    /// How long an HTTP/1 connection may wait idle in the pool before it is closed (and an
+    /// HTTP/2 connection may go unused). Default: 60 s.
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> ClientBuilder {
+        self.config.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// How many idle HTTP/1 connections the pool keeps per host (0: no pooling, a new
+    /// connection per request). Default: 32.
+    pub fn pool_max_idle_per_host(mut self, max: usize) -> ClientBuilder {
+        self.config.pool_max_idle_per_host = max;
+        self
+    }
+
+    /// Speaks HTTP/2 from the first byte ("prior knowledge"), one multiplexed connection per
+    /// host. Only for servers known to speak HTTP/2 without TLS — brigade-http's own server
+    /// does; most public servers offer HTTP/2 only over TLS, which this client lacks.
+    pub fn http2_prior_knowledge(mut self) -> ClientBuilder {
+        self.config.http2_prior_knowledge = true;
+        self
+    }
+
+    /// The `User-Agent` sent with requests that set none (`None`: send none). Default:
+    /// `brigade-http/<version>`. An invalid header value is reported here, by a panic.
+    pub fn user_agent(mut self, user_agent: Option<&str>) -> ClientBuilder {
+        self.config.user_agent = user_agent.map(|text| {
+            http::HeaderValue::from_str(text).unwrap_or_else(|error| {
+                panic!("ClientBuilder::user_agent({text:?}) is not a valid header value: {error}")
+            })
+        });
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Client {
+        let pool = Pool::new(
+            self.config.pool_idle_timeout,
+            self.config.pool_max_idle_per_host,
+        );
+        Client {
+            shared: Arc::new(ClientShared {
+                config: self.config,
+                pool,
+            }),
+        }
+    }
+}

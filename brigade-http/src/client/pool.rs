@@ -1,0 +1,365 @@
+//! The connection pool: one TCP connection reused for many requests to the same host —
+//! what makes .NET's `HttpClient` worth keeping around (its `SocketsHttpHandler` pools the same
+//! way, keyed by scheme, host and port, with `PooledConnectionIdleTimeout`).
+//!
+//! - **HTTP/1** carries one request at a time, so a connection is *checked out* for a request
+//!   and *checked in* again once its response body has been read to the end (see
+//!   `response::ResponseBody`). A response dropped half-read takes its connection with it:
+//!   the unread rest would be in the way of the next response.
+//! - **HTTP/2** multiplexes, so each host has one shared connection that every request uses
+//!   at once; it is replaced when it closes. While it is being made, the other requests for
+//!   that host wait for it instead of each opening a connection of their own.
+//!
+//! # Invariants
+//! - An idle HTTP/1 connection is handed out only after `ready()` says it can take a request;
+//!   a closed or expired one is dropped instead, which closes its socket.
+//! - Idle connections are handed out newest first, so the oldest expire while the newest stay
+//!   warm; at most `max_idle_per_host` wait per host, and each waits at most `idle_timeout`
+//!   (a reaper task sweeps every `idle_timeout / 2`; it holds only a weak reference, and ends
+//!   when nothing is idle or the client is gone).
+//! - The lock is never held across an await.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use brigade::compat::hyper::{BrigadeExecutor, BrigadeTimer};
+use brigade::net::TcpStream;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::{http1, http2};
+
+use crate::Error;
+
+/// Request bodies are whole byte buffers: cheap to clone, sized up front.
+pub(crate) type RequestBody = Full<Bytes>;
+
+/// Where a pooled connection goes: brigade-http speaks plain `http` only, so host and port
+/// are the whole key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct HostKey {
+    /// Lower-cased; an IPv6 literal keeps its brackets.
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl fmt::Display for HostKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// The pool of one [`Client`](crate::Client) (and its clones).
+#[derive(Clone)]
+pub(crate) struct Pool {
+    shared: Arc<PoolShared>,
+}
+
+struct PoolShared {
+    state: Mutex<PoolState>,
+    idle_timeout: Duration,
+    max_idle_per_host: usize,
+}
+
+#[derive(Default)]
+struct PoolState {
+    idle_http1: HashMap<HostKey, Vec<IdleHttp1>>,
+    http2: HashMap<HostKey, Http2Slot>,
+    reaper_running: bool,
+}
+
+/// A host's HTTP/2 connection: being made by one request (the others wait), or open.
+enum Http2Slot {
+    Connecting { waiting: Vec<Waker> },
+    Open(SharedHttp2),
+}
+
+struct IdleHttp1 {
+    sender: http1::SendRequest<RequestBody>,
+    idle_since: Instant,
+}
+
+struct SharedHttp2 {
+    sender: http2::SendRequest<RequestBody>,
+    last_used: Instant,
+}
+
+impl Pool {
+    pub(crate) fn new(idle_timeout: Duration, max_idle_per_host: usize) -> Pool {
+        Pool {
+            shared: Arc::new(PoolShared {
+                state: Mutex::new(PoolState::default()),
+                idle_timeout,
+                max_idle_per_host,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.shared.lock()
+    }
+
+    /// An idle HTTP/1 connection to `key`, ready for a request, if the pool has one.
+    pub(crate) async fn checkout_http1(
+        &self,
+        key: &HostKey,
+    ) -> Option<http1::SendRequest<RequestBody>> {
+        loop {
+            let candidate = {
+                let mut state = self.lock();
+                let idle = state.idle_http1.get_mut(key)?;
+                let candidate = idle.pop();
+                if idle.is_empty() {
+                    state.idle_http1.remove(key);
+                }
+                candidate?
+            };
+            if candidate.idle_since.elapsed() >= self.shared.idle_timeout
+                || candidate.sender.is_closed()
+            {
+                continue; // dropping it closes the connection
+            }
+            let mut sender = candidate.sender;
+            // Checked in after its response body ended, the connection is ready or about to
+            // be; an error means the server closed it meanwhile.
+            if sender.ready().await.is_ok() {
+                return Some(sender);
+            }
+        }
+    }
+
+    /// Gives an HTTP/1 connection back after its response was read to the end.
+    pub(crate) fn checkin_http1(&self, key: HostKey, sender: http1::SendRequest<RequestBody>) {
+        if sender.is_closed() || self.shared.max_idle_per_host == 0 {
+            return;
+        }
+        let start_reaper = {
+            let mut state = self.lock();
+            let idle = state.idle_http1.entry(key).or_default();
+            if idle.len() >= self.shared.max_idle_per_host {
+                return; // enough are waiting already; this one closes
+            }
+            idle.push(IdleHttp1 {
+                sender,
+                idle_since: Instant::now(),
+            });
+            !std::mem::replace(&mut state.reaper_running, true)
+        };
+        if start_reaper {
+            self.start_reaper();
+        }
+    }
+
+    /// The shared HTTP/2 connection to `key`; or, if there is none, the job of making it
+    /// (for the first caller; later ones wait until it is done, then look again).
+    pub(crate) async fn checkout_http2(&self, key: &HostKey) -> Http2Checkout {
+        poll_fn(|cx| self.poll_checkout_http2(key, cx)).await
+    }
+
+    fn poll_checkout_http2(&self, key: &HostKey, cx: &mut Context<'_>) -> Poll<Http2Checkout> {
+        let mut state = self.lock();
+        match state.http2.get_mut(key) {
+            Some(Http2Slot::Open(shared)) if !shared.sender.is_closed() => {
+                shared.last_used = Instant::now();
+                return Poll::Ready(Http2Checkout::Open(shared.sender.clone()));
+            }
+            Some(Http2Slot::Connecting { waiting }) => {
+                if !waiting.iter().any(|waker| waker.will_wake(cx.waker())) {
+                    waiting.push(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
+            Some(Http2Slot::Open(_)) | None => {} // closed or never made: make one
+        }
+        state.http2.insert(
+            key.clone(),
+            Http2Slot::Connecting {
+                waiting: Vec::new(),
+            },
+        );
+        Poll::Ready(Http2Checkout::Connect(Http2Connecting {
+            pool: self.clone(),
+            key: key.clone(),
+            reported: false,
+        }))
+    }
+
+    /// Forgets the shared HTTP/2 connection to `key` (it turned out to be closed).
+    pub(crate) fn remove_http2(&self, key: &HostKey) {
+        let mut state = self.lock();
+        if let Some(Http2Slot::Open(_)) = state.http2.get(key) {
+            state.http2.remove(key);
+        }
+    }
+
+    /// Ends a connect job: `Some(sender)` opens the host's connection, `None` (failure or
+    /// cancellation) frees the job for the next request. Wakes the waiting requests either way.
+    fn end_http2_connect(&self, key: &HostKey, sender: Option<http2::SendRequest<RequestBody>>) {
+        let (waiting, start_reaper) = {
+            let mut state = self.lock();
+            let previous = match sender {
+                Some(sender) => {
+                    let shared = SharedHttp2 {
+                        sender,
+                        last_used: Instant::now(),
+                    };
+                    state.http2.insert(key.clone(), Http2Slot::Open(shared))
+                }
+                None => state.http2.remove(key),
+            };
+            let waiting = match previous {
+                Some(Http2Slot::Connecting { waiting }) => waiting,
+                _ => Vec::new(),
+            };
+            let opened = state.http2.contains_key(key);
+            let start_reaper = opened && !std::mem::replace(&mut state.reaper_running, true);
+            (waiting, start_reaper)
+        };
+        waiting.into_iter().for_each(Waker::wake);
+        if start_reaper {
+            self.start_reaper();
+        }
+    }
+
+    /// How many HTTP/1 connections wait idle for `key` (for tests and diagnostics).
+    pub(crate) fn idle_count(&self, key: &HostKey) -> usize {
+        self.lock().idle_http1.get(key).map_or(0, Vec::len)
+    }
+
+    fn start_reaper(&self) {
+        let pool = Arc::downgrade(&self.shared);
+        let period = (self.shared.idle_timeout / 2).max(Duration::from_millis(10));
+        brigade::spawn(reap_idle_connections(pool, period)).detach();
+    }
+}
+
+impl PoolShared {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // Only maps of connections live under the lock; a panic cannot leave them torn.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Drops expired idle connections; returns whether anything is still pooled. Clears
+    /// `reaper_running` when nothing is, under the same lock a checkin sets it under.
+    fn sweep(&self) -> bool {
+        let mut expired = Vec::new();
+        let mut state = self.lock();
+        let idle_timeout = self.idle_timeout;
+        state.idle_http1.retain(|_, idle| {
+            idle.retain(|conn| {
+                conn.idle_since.elapsed() < idle_timeout && !conn.sender.is_closed()
+            });
+            !idle.is_empty()
+        });
+        state.http2.retain(|_, slot| match slot {
+            Http2Slot::Connecting { .. } => true,
+            Http2Slot::Open(shared) => {
+                let keep = shared.last_used.elapsed() < idle_timeout && !shared.sender.is_closed();
+                if !keep {
+                    expired.push(shared.sender.clone());
+                }
+                keep
+            }
+        });
+        let anything_left = !state.idle_http1.is_empty() || !state.http2.is_empty();
+        state.reaper_running = anything_left;
+        drop(state);
+        drop(expired); // outside the lock: dropping the last sender closes a connection
+        anything_left
+    }
+}
+
+/// What [`Pool::checkout_http2`] found.
+pub(crate) enum Http2Checkout {
+    /// The host's shared connection.
+    Open(http2::SendRequest<RequestBody>),
+    /// No connection: this request makes it, and reports back through the job.
+    Connect(Http2Connecting),
+}
+
+/// The job of making a host's HTTP/2 connection. [`opened`](Self::opened) shares the new
+/// connection; dropped without it (the connect failed, or the request was cancelled or timed
+/// out meanwhile), it lets the next waiting request try.
+pub(crate) struct Http2Connecting {
+    pool: Pool,
+    key: HostKey,
+    reported: bool,
+}
+
+impl Http2Connecting {
+    pub(crate) fn opened(mut self, sender: http2::SendRequest<RequestBody>) {
+        self.pool.end_http2_connect(&self.key, Some(sender));
+        self.reported = true;
+    }
+}
+
+impl Drop for Http2Connecting {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.pool.end_http2_connect(&self.key, None);
+        }
+    }
+}
+
+async fn reap_idle_connections(pool: Weak<PoolShared>, period: Duration) {
+    loop {
+        brigade::time::sleep(period).await;
+        let Some(pool) = pool.upgrade() else {
+            return; // the client is gone, and its connections with it
+        };
+        if !pool.sweep() {
+            return;
+        }
+    }
+}
+
+/// Opens a TCP connection to `key` and runs the HTTP/1 handshake; the connection itself is
+/// driven by a brigade task of its own.
+pub(crate) async fn connect_http1(key: &HostKey) -> Result<http1::SendRequest<RequestBody>, Error> {
+    let stream = connect_tcp(key).await?;
+    let (sender, connection) = http1::Builder::new().handshake(stream).await?;
+    let peer = key.clone();
+    brigade::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%peer, %error, "brigade-http: client connection ended with an error");
+        }
+    })
+    .detach();
+    Ok(sender)
+}
+
+/// Opens a TCP connection to `key` speaking HTTP/2 from the first byte ("prior knowledge").
+pub(crate) async fn connect_http2(key: &HostKey) -> Result<http2::SendRequest<RequestBody>, Error> {
+    let stream = connect_tcp(key).await?;
+    let (sender, connection) = http2::Builder::new(BrigadeExecutor)
+        .timer(BrigadeTimer)
+        .handshake(stream)
+        .await?;
+    let peer = key.clone();
+    brigade::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%peer, %error, "brigade-http: client connection ended with an error");
+        }
+    })
+    .detach();
+    Ok(sender)
+}
+
+async fn connect_tcp(key: &HostKey) -> Result<TcpStream, Error> {
+    // `[::1]` in a URL is `::1` to the resolver.
+    let host = key.host.trim_start_matches('[').trim_end_matches(']');
+    let stream = TcpStream::connect((host, key.port))
+        .await
+        .map_err(|source| Error::Connect {
+            authority: key.to_string(),
+            source,
+        })?;
+    // Requests are small writes that want to go out now, not after Nagle's delay.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
