@@ -147,6 +147,12 @@ pub(super) fn schedule_on_current_worker(
         let Some(cx) = cx.filter(|cx| ptr::eq(Arc::as_ptr(&cx.shared), shared)) else {
             return Err(task);
         };
+        if cx.remote().stalled.load(Ordering::Relaxed) {
+            // This worker is out of service (blocking on purpose, inside `block_on` or
+            // `brigade::blocking`): work it schedules goes where the spares look, with a
+            // wake-up, not into a slot nobody would be told about.
+            return Err(task);
+        }
         // The loop never holds the core across a poll; a borrow here means we are inside
         // the worker's own bookkeeping (e.g. a future dropped during exit) — go remote.
         let Ok(mut core) = cx.core.try_borrow_mut() else {
