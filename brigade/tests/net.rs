@@ -449,3 +449,55 @@ fn s9_a_yield_lets_a_ready_socket_run_before_the_yielder_runs_again() {
         }))
     });
 }
+
+#[test]
+fn try_read_would_block_makes_readable_wait_for_new_data_instead_of_spinning() {
+    let rt = two_workers();
+    watchdog("try_read", LIMIT, move || {
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            peer.write_all(b"one").unwrap();
+            stream.readable().await.unwrap();
+            let mut buf = [0; 16];
+            assert_eq!(stream.try_read(&mut buf).unwrap(), 3);
+            let error = stream.try_read(&mut buf).expect_err("nothing more to read");
+            assert_eq!(error.kind(), std::io::ErrorKind::WouldBlock);
+            // Now `readable` must wait for the reactor, not return at once.
+            let early = brigade::time::timeout(Duration::from_millis(50), stream.readable()).await;
+            assert!(early.is_err(), "readable() returned without new data");
+            peer.write_all(b"two").unwrap();
+            stream.readable().await.unwrap();
+            assert_eq!(stream.try_read(&mut buf).unwrap(), 3);
+        })
+    });
+}
+
+#[test]
+fn a_udp_error_reported_once_does_not_make_later_receives_spin() {
+    let rt = two_workers();
+    watchdog("udp error", LIMIT, move || {
+        rt.block_on(async {
+            // A port with nobody behind it: the send draws an ICMP "port unreachable".
+            let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let target = closed.local_addr().unwrap();
+            drop(closed);
+            let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            socket.connect(target).await.unwrap();
+            socket.send(b"anyone?").await.unwrap();
+            let mut buf = [0; 16];
+            let first =
+                brigade::time::timeout(Duration::from_millis(500), socket.recv(&mut buf)).await;
+            assert!(
+                matches!(&first, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused)
+                    || first.is_err(),
+                "{first:?}"
+            );
+            // The error was reported; the next receive must wait (and time out), not spin.
+            let second =
+                brigade::time::timeout(Duration::from_millis(100), socket.recv(&mut buf)).await;
+            assert!(second.is_err(), "the second recv did not wait: {second:?}");
+        })
+    });
+}

@@ -250,3 +250,29 @@ fn the_task_dump_lists_every_live_task_with_state_age_and_polls() {
         );
     });
 }
+
+#[test]
+fn a_panicking_stall_hook_does_not_stop_stall_detection() {
+    common::quiet_expected_panics();
+    watchdog("panicking hook", LIMIT, || {
+        let rt = Runtime::builder()
+            .workers(1)
+            .on_stall(|_| panic!("[expected] a broken stall hook"))
+            .build()
+            .unwrap();
+        for round in 0..2 {
+            let blocker = rt.spawn(async { std::thread::sleep(Duration::from_millis(200)) });
+            std::thread::sleep(Duration::from_millis(50));
+            // The one worker is stuck; only a spare can run this.
+            let start = Instant::now();
+            assert_eq!(rt.block_on(rt.spawn(async { 1 })), 1);
+            assert!(
+                start.elapsed() < Duration::from_millis(140),
+                "round {round}: a task waited {:?} behind the stalled worker",
+                start.elapsed()
+            );
+            rt.block_on(blocker);
+        }
+        assert!(rt.metrics().stalls_detected >= 2);
+    });
+}

@@ -504,3 +504,11 @@ fn k9_a_sleep_and_a_timeout_under_a_token_end_promptly_on_cancel() {
         })
     });
 }
+
+#[test]
+fn a_sleep_ready_on_its_first_poll_reports_elapsed() {
+    let mut zero = Box::pin(sleep(Duration::ZERO));
+    assert!(!zero.is_elapsed());
+    assert_eq!(poll_once(&mut zero), Poll::Ready(()));
+    assert!(zero.is_elapsed());
+}

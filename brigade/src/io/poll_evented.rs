@@ -89,6 +89,28 @@ impl<E: Source> PollEvented<E> {
         }
     }
 
+    /// One attempt at `op`, without waiting: `WouldBlock` if the resource is not known to be
+    /// ready, or if the attempt says so (then the readiness is cleared, so a later
+    /// `readable()` / `writable()` really waits for the reactor).
+    pub(crate) fn try_io<R>(
+        &self,
+        direction: Direction,
+        op: impl FnOnce(&E) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let scheduled = &self.registered.scheduled;
+        let Some(event) = scheduled.ready_in(direction) else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        if event.is_shutdown() {
+            return Err(shut_down_error());
+        }
+        let result = op(self.get_ref());
+        if matches!(&result, Err(error) if error.kind() == io::ErrorKind::WouldBlock) {
+            scheduled.clear_readiness(event);
+        }
+        result
+    }
+
     /// Waits until the resource is ready in `direction` (without performing anything).
     pub(crate) fn poll_ready(
         &self,

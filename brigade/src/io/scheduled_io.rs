@@ -12,7 +12,9 @@
 //! # Invariants
 //! - A waiter is registered (under `waiters`) *before* the readiness is read again; the reactor
 //!   sets the readiness *before* taking `waiters` to wake. One of the two always sees the other.
-//! - Closed, error and shutdown flags are never cleared.
+//! - Closed and shutdown flags are never cleared. The error flag is cleared like readiness when
+//!   an operation says `WouldBlock`: the kernel reported (and reset) the error on an earlier
+//!   call, and a stale flag would make every wait end at once — a spin.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -123,7 +125,8 @@ impl ScheduledIo {
         }
     }
 
-    fn ready_in(&self, direction: Direction) -> Option<ReadyEvent> {
+    /// The readiness in `direction` right now, without registering a waiter.
+    pub(crate) fn ready_in(&self, direction: Direction) -> Option<ReadyEvent> {
         let current = self.readiness.load(Ordering::Acquire);
         let flags = current & FLAGS_MASK & direction.mask();
         (flags != 0).then_some(ReadyEvent {
@@ -134,7 +137,7 @@ impl ScheduledIo {
 
     /// The task hit `WouldBlock`: forget the readiness it saw, unless a newer event came since.
     pub(crate) fn clear_readiness(&self, event: ReadyEvent) {
-        let consumed = event.flags & (READABLE | WRITABLE);
+        let consumed = event.flags & (READABLE | WRITABLE | ERROR);
         let mut current = self.readiness.load(Ordering::Acquire);
         while current & !FLAGS_MASK == event.sequence {
             let cleared = current & !consumed;
@@ -246,6 +249,19 @@ mod tests {
         io.clear_readiness(seen);
         assert!(io.poll_ready(Direction::Read, &mut cx).is_pending());
         assert!(io.poll_ready(Direction::Write, &mut cx).is_ready());
+    }
+
+    #[test]
+    fn an_error_flag_is_cleared_by_a_would_block_so_waits_do_not_spin() {
+        let io = ScheduledIo::default();
+        let waker = Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        io.set_readiness(ERROR);
+        let Poll::Ready(seen) = io.poll_ready(Direction::Read, &mut cx) else {
+            panic!("an error ends the wait")
+        };
+        io.clear_readiness(seen);
+        assert!(io.poll_ready(Direction::Read, &mut cx).is_pending());
     }
 
     #[test]

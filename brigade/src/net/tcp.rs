@@ -208,16 +208,22 @@ impl TcpStream {
         poll_fn(|cx| self.io.poll_ready(cx, Direction::Write)).await
     }
 
-    /// One non-blocking read attempt: `WouldBlock` if nothing is there.
+    /// One non-blocking read attempt: `WouldBlock` if nothing is there (and then the next
+    /// [`readable`](Self::readable) waits for new data instead of returning at once).
     pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut socket = self.io.get_ref();
-        socket.read(buf)
+        self.io.try_io(Direction::Read, |socket| {
+            let mut socket = socket;
+            socket.read(buf)
+        })
     }
 
-    /// One non-blocking write attempt: `WouldBlock` if the send buffer is full.
+    /// One non-blocking write attempt: `WouldBlock` if the send buffer is full (and then the
+    /// next [`writable`](Self::writable) waits for room).
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let mut socket = self.io.get_ref();
-        socket.write(buf)
+        self.io.try_io(Direction::Write, |socket| {
+            let mut socket = socket;
+            socket.write(buf)
+        })
     }
 
     /// Shuts down the read, write or both halves of the connection.

@@ -18,7 +18,8 @@
 //!
 //! # Invariants
 //! - A task is in at most one queue, LIFO slot or worker's hands at a time (the NOTIFIED bit).
-//! - Only a worker's own thread touches its LIFO slot and pushes to its local queue.
+//! - Only a worker's own thread pushes to its local queue and puts into its LIFO slot; other
+//!   workers take from the LIFO slot only while its worker is out of service (stalled).
 //! - After shutdown no task is polled again: queues refuse work, and the last worker to stop
 //!   drops every future still alive.
 
@@ -107,10 +108,10 @@ struct Remote {
     poll_seq: AtomicU64,
     /// The id of the task being polled (meaningful while `poll_seq` is odd).
     polling_task: AtomicU64,
-    /// Out of service: stuck in a poll (set by the monitor) or blocking on purpose.
-    stalled: AtomicBool,
-    /// Blocking on purpose (`brigade::blocking`, `block_on` on a worker): not reported.
-    cooperative: AtomicBool,
+    /// Why the worker is out of service, if it is: [`DETECTED`] (stuck in a poll, flagged by
+    /// the monitor) and/or [`COOPERATIVE`] (blocking on purpose). Two owners, two bits: one
+    /// clearing its reason never puts back into service a worker the other still holds out.
+    out_of_service: std::sync::atomic::AtomicU8,
     /// Whether a thread runs this slot: always for the configured workers; spares come and go.
     active: AtomicBool,
     /// A spare slot's thread-owned halves, kept here while no thread runs the slot.
@@ -119,13 +120,22 @@ struct Remote {
     stopped: AtomicBool,
 }
 
+/// The monitor saw the worker stuck in one poll.
+pub(crate) const DETECTED: u8 = 1;
+/// The worker blocks on purpose (`brigade::blocking`, `block_on` on a worker).
+pub(crate) const COOPERATIVE: u8 = 2;
+
 impl Remote {
     fn is_active(&self) -> bool {
         self.active.load(Ordering::Acquire)
     }
 
+    fn is_out_of_service(&self) -> bool {
+        self.out_of_service.load(Ordering::Acquire) != 0
+    }
+
     fn is_cooperative(&self) -> bool {
-        self.cooperative.load(Ordering::Relaxed)
+        self.out_of_service.load(Ordering::Relaxed) & COOPERATIVE != 0
     }
 }
 
@@ -204,9 +214,10 @@ impl Shared {
 
     /// The last searcher is going to sleep: if any queue still has work, wake someone.
     fn notify_if_work_pending(&self) {
-        let pending = self.remotes[..self.high_water()].iter().any(|r| {
-            !r.stealer.is_empty() || (r.stalled.load(Ordering::Relaxed) && !r.lifo.is_empty())
-        }) || !self.injector.is_empty();
+        let pending = self.remotes[..self.high_water()]
+            .iter()
+            .any(|r| !r.stealer.is_empty() || (r.is_out_of_service() && !r.lifo.is_empty()))
+            || !self.injector.is_empty();
         if pending {
             self.notify_parked();
         }
@@ -217,6 +228,8 @@ impl Shared {
         if self.shutdown.swap(true, Ordering::AcqRel) {
             return;
         }
+        // A spare being started right now finishes starting (and is joined) or sees the flag.
+        drop(self.spares.lock().unwrap_or_else(|e| e.into_inner()));
         // Entries still in the injector are dropped; their futures go in the owned-list sweep.
         drop(self.injector.close());
         for remote in self.remotes.iter() {
@@ -281,18 +294,25 @@ impl Shared {
         self.working_workers() > self.config.workers
     }
 
-    /// Flags worker `index` as out of service (its LIFO slot becomes stealable).
-    pub(crate) fn set_stalled(&self, index: usize) {
-        if !self.remotes[index].stalled.swap(true, Ordering::AcqRel) {
+    /// Takes worker `index` out of service for `reason` ([`DETECTED`] or [`COOPERATIVE`]):
+    /// its LIFO slot becomes stealable and it counts as not working.
+    pub(crate) fn set_stalled(&self, index: usize, reason: u8) {
+        let previous = self.remotes[index]
+            .out_of_service
+            .fetch_or(reason, Ordering::AcqRel);
+        if previous == 0 {
             self.stalled_workers.fetch_add(1, Ordering::AcqRel);
             // Its queued work must not wait: someone should come and steal it.
             self.notify_parked();
         }
     }
 
-    /// Worker `index` is back in service.
-    pub(crate) fn clear_stalled(&self, index: usize) {
-        if self.remotes[index].stalled.swap(false, Ordering::AcqRel) {
+    /// `reason` no longer holds worker `index` out of service; it is back once no reason does.
+    pub(crate) fn clear_stalled(&self, index: usize, reason: u8) {
+        let previous = self.remotes[index]
+            .out_of_service
+            .fetch_and(!reason, Ordering::AcqRel);
+        if previous == reason {
             self.stalled_workers.fetch_sub(1, Ordering::AcqRel);
             self.wake_surplus_spares();
         }
@@ -316,7 +336,16 @@ impl Shared {
     }
 
     fn report_stall(&self, report: monitor::StallReport) {
-        (self.config.on_stall)(&report);
+        let hook = &self.config.on_stall;
+        if let Err(payload) =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&report)))
+        {
+            // A broken hook must not take the monitor down (and stall detection with it).
+            eprintln!(
+                "brigade: the on_stall hook panicked ({}); the report was: {report}",
+                task::panic_message(payload.as_ref())
+            );
+        }
     }
 
     /// Starts a spare worker in a free slot, within the cap. Returns whether one started.
@@ -325,26 +354,28 @@ impl Shared {
         if self.is_shutdown() {
             return false;
         }
-        let Some(index) = (self.config.workers..self.remotes.len())
-            .find(|&index| !self.remotes[index].is_active())
-        else {
+        // A slot is free when no thread runs it and its last thread handed its halves back.
+        let Some(index) = (self.config.workers..self.remotes.len()).find(|&index| {
+            let remote = &self.remotes[index];
+            !remote.is_active()
+                && remote
+                    .reserve
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some()
+        }) else {
             return false; // at the cap
         };
-        let Some((local, parker)) = self.remotes[index]
-            .reserve
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        else {
-            return false; // its previous thread has not handed the slot back yet
-        };
+        self.join_finished_spares();
         self.workers_running.fetch_add(1, Ordering::AcqRel);
         self.idle.add_worker();
         self.active_workers.fetch_add(1, Ordering::AcqRel);
         self.remotes[index].stopped.store(false, Ordering::Release);
         self.remotes[index].active.store(true, Ordering::Release);
         self.high_water.fetch_max(index + 1, Ordering::AcqRel);
-        match worker::spawn_worker_thread(self.clone(), index, local, parker) {
+        // The thread takes the slot's halves out of `reserve` itself, so a thread that fails
+        // to start leaves them there for the next attempt.
+        match worker::spawn_spare_thread(self.clone(), index) {
             Ok(thread) => {
                 self.spares_started.fetch_add(1, Ordering::Relaxed);
                 self.spare_threads
@@ -364,6 +395,22 @@ impl Shared {
         }
     }
 
+    /// Joins spare threads that have exited (retired), so their stacks are released now rather
+    /// than at shutdown.
+    fn join_finished_spares(&self) {
+        let finished: Vec<_> = {
+            let mut threads = self.spare_threads.lock().unwrap_or_else(|e| e.into_inner());
+            let (finished, running) = std::mem::take(&mut *threads)
+                .into_iter()
+                .partition(|thread| thread.is_finished());
+            *threads = running;
+            finished
+        };
+        for thread in finished {
+            let _ = thread.join();
+        }
+    }
+
     /// A spare's thread gives its slot back.
     fn retire_spare(
         &self,
@@ -373,7 +420,7 @@ impl Shared {
     ) {
         let _serial = self.spares.lock().unwrap_or_else(|e| e.into_inner());
         debug_assert!(local.is_empty());
-        self.clear_stalled(index);
+        self.clear_stalled(index, DETECTED | COOPERATIVE);
         *self.remotes[index]
             .reserve
             .lock()
@@ -453,7 +500,7 @@ impl Shared {
             &remote.metrics,
             remote.stealer.len(),
             remote.is_active(),
-            remote.stalled.load(Ordering::Relaxed),
+            remote.is_out_of_service(),
         )
     }
 

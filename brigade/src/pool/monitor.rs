@@ -192,7 +192,7 @@ fn look(shared: &Arc<Shared>, seen: &mut [Seen], last_spare: &mut Option<Instant
         if sequence != memory.sequence || !in_poll {
             if let Some((task_name, spawned_at)) = memory.reported.take() {
                 // The stalled poll returned (a spare may now be surplus: `clear_stalled` wakes it).
-                shared.clear_stalled(index);
+                shared.clear_stalled(index, super::DETECTED);
                 if let Some(task) = memory.task {
                     shared.report_stall(StallReport {
                         worker: (shared.config.thread_name)(index),
@@ -216,7 +216,7 @@ fn look(shared: &Arc<Shared>, seen: &mut [Seen], last_spare: &mut Option<Instant
             continue;
         }
         // A stall: the same poll for longer than the threshold.
-        shared.set_stalled(index);
+        shared.set_stalled(index, super::DETECTED);
         shared.count_stall(index);
         let task = memory
             .task

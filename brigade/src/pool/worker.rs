@@ -89,11 +89,10 @@ pub(super) fn count_spawn(shared: &Shared) {
 pub(crate) fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
     let flagged = with_current(|cx| {
         let cx = cx?;
-        let remote = cx.remote();
-        if remote.cooperative.swap(true, Ordering::AcqRel) {
+        if cx.remote().is_cooperative() {
             return None; // already blocking cooperatively (nested)
         }
-        cx.shared.set_stalled(cx.index);
+        cx.shared.set_stalled(cx.index, super::COOPERATIVE);
         cx.shared.monitor.wake();
         Some((cx.shared.clone(), cx.index))
     });
@@ -101,10 +100,7 @@ pub(crate) fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
     impl Drop for Unflag {
         fn drop(&mut self) {
             if let Some((shared, index)) = self.0.take() {
-                shared.remotes[index]
-                    .cooperative
-                    .store(false, Ordering::Release);
-                shared.clear_stalled(index);
+                shared.clear_stalled(index, super::COOPERATIVE);
             }
         }
     }
@@ -147,7 +143,7 @@ pub(super) fn schedule_on_current_worker(
         let Some(cx) = cx.filter(|cx| ptr::eq(Arc::as_ptr(&cx.shared), shared)) else {
             return Err(task);
         };
-        if cx.remote().stalled.load(Ordering::Relaxed) {
+        if cx.remote().is_out_of_service() {
             // This worker is out of service (blocking on purpose, inside `block_on` or
             // `brigade::blocking`): work it schedules goes where the spares look, with a
             // wake-up, not into a slot nobody would be told about.
@@ -235,8 +231,7 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
             metrics: WorkerMetrics::default(),
             poll_seq: AtomicU64::new(0),
             polling_task: AtomicU64::new(0),
-            stalled: AtomicBool::new(false),
-            cooperative: AtomicBool::new(false),
+            out_of_service: std::sync::atomic::AtomicU8::new(0),
             active: AtomicBool::new(is_configured),
             reserve: std::sync::Mutex::new(reserve),
             stopped: AtomicBool::new(false),
@@ -314,19 +309,42 @@ pub(super) fn spawn_worker_thread(
     local: Local<Notified>,
     parker: Parker,
 ) -> io::Result<JoinHandle<()>> {
+    start_thread(shared, index, move |shared| {
+        run_worker(shared, index, local, parker)
+    })
+}
+
+/// Starts the thread for spare slot `index`; the thread takes the slot's halves out of its
+/// `reserve` (so a failed start leaves them there).
+pub(super) fn spawn_spare_thread(shared: Arc<Shared>, index: usize) -> io::Result<JoinHandle<()>> {
+    start_thread(shared, index, move |shared| {
+        let halves = shared.remotes[index]
+            .reserve
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let (local, parker) =
+            halves.expect("a spare slot is started only with its halves in reserve");
+        run_worker(shared, index, local, parker)
+    })
+}
+
+fn start_thread(
+    shared: Arc<Shared>,
+    index: usize,
+    body: impl FnOnce(Arc<Shared>) + Send + 'static,
+) -> io::Result<JoinHandle<()>> {
     let name = (shared.config.thread_name)(index);
     let mut builder = std::thread::Builder::new().name(name.clone());
     if let Some(stack_size) = shared.config.stack_size {
         builder = builder.stack_size(stack_size);
     }
-    builder
-        .spawn(move || run_worker(shared, index, local, parker))
-        .map_err(|error| {
-            io::Error::new(
-                error.kind(),
-                format!("brigade: could not start worker thread {name:?}: {error}"),
-            )
-        })
+    builder.spawn(move || body(shared)).map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!("brigade: could not start worker thread {name:?}: {error}"),
+        )
+    })
 }
 
 fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker: Parker) {
@@ -355,6 +373,8 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker:
         cx.shared
             .config
             .run_hook(cx.shared.config.on_thread_stop.as_ref(), "on_thread_stop");
+        // The hook may have spawned onto this worker: hand that on too.
+        cx.hand_back_work();
         CURRENT.with(|current| current.set(ptr::null()));
         let WorkerContext {
             shared,
@@ -516,7 +536,7 @@ impl WorkerContext {
                 return Some(task);
             }
             // A stalled worker's LIFO slot holds a task it cannot run until its poll returns.
-            if remote.stalled.load(Ordering::Acquire) {
+            if remote.is_out_of_service() {
                 if let Some(task) = remote.lifo.take() {
                     WorkerMetrics::bump(&remotes[self.index].metrics.steals, 1);
                     return Some(task);
@@ -613,8 +633,10 @@ impl WorkerContext {
         WorkerMetrics::bump(&self.shared.remotes[self.index].metrics.parks, 1);
         let timers = &self.shared.timers;
         loop {
+            let mut was_driving = false;
             let woke_with_work = match timers.try_drive() {
                 Some(driving) => {
+                    was_driving = true;
                     // The driving role: wait in epoll until an I/O event, the next timer
                     // deadline, or an unpark (through the eventfd).
                     let timeout = driving.begin_park(&self.shared.remotes[self.index].unparker);
@@ -641,13 +663,13 @@ impl WorkerContext {
                 let chosen = chosen || !self.shared.idle.unpark_worker_by_id(self.index);
                 self.core.borrow_mut().is_searching = chosen;
                 timers.fire_if_due();
-                self.hand_off_timers();
+                self.hand_off_driving(was_driving);
                 return;
             }
             if chosen {
                 // `worker_to_notify` chose us and already counted us as searching.
                 self.core.borrow_mut().is_searching = true;
-                self.hand_off_timers();
+                self.hand_off_driving(was_driving);
                 return;
             }
             if self.is_spare && self.shared.has_surplus() {
@@ -655,17 +677,18 @@ impl WorkerContext {
                 // which case we count as searching) and let the loop retire us.
                 let chosen = !self.shared.idle.unpark_worker_by_id(self.index);
                 self.core.borrow_mut().is_searching = chosen;
-                self.hand_off_timers();
+                self.hand_off_driving(was_driving);
                 return;
             }
             // A stale unpark, or a nudge to take the driving role: sleep again.
         }
     }
 
-    /// Leaving park with timers still pending: make sure a sleeping worker takes the driving
-    /// role, so the timers do not wait for this worker's next park.
-    fn hand_off_timers(&self) {
-        if self.shared.timers.has_pending() {
+    /// Leaving park after holding the driving role, with timers pending or sockets registered:
+    /// make sure a sleeping worker takes the role, so timers and I/O events do not wait for
+    /// this worker's next park.
+    fn hand_off_driving(&self, was_driving: bool) {
+        if was_driving && (self.shared.timers.has_pending() || self.shared.io.registrations() > 0) {
             self.shared.wake_one_for_timers();
         }
     }

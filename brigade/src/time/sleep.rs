@@ -92,6 +92,9 @@ impl Sleep {
         this.deadline = deadline;
         this.may_be_due_at_first_poll = true;
         let Some(driver) = &this.driver else {
+            // Never registered (or completed on its first poll without the wheel): the entry
+            // is ours alone; make it wait again.
+            this.entry.set_state(IDLE);
             return;
         };
         let entry = NonNull::from(&this.entry);
@@ -126,6 +129,8 @@ impl Future for Sleep {
             IDLE => {
                 // A deadline already passed (sleep(ZERO) among them) needs no timer.
                 if this.may_be_due_at_first_poll && this.deadline <= Instant::now() {
+                    // Idle and unlinked: the entry is ours alone to mark.
+                    this.entry.set_state(FIRED);
                     return Poll::Ready(());
                 }
                 let driver = this
