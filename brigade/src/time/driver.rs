@@ -183,6 +183,7 @@ impl TimeDriver {
             Insert::AlreadyExpired => {
                 // SAFETY: the entry is not in the wheel; set_state is its last touch here.
                 unsafe { entry.as_ref() }.set_state(FIRED);
+                self.fired.fetch_add(1, Ordering::Relaxed);
                 drop(waker);
                 Registered::Fired
             }
