@@ -276,3 +276,36 @@ fn a_panicking_stall_hook_does_not_stop_stall_detection() {
         assert!(rt.metrics().stalls_detected >= 2);
     });
 }
+
+#[test]
+fn a_poll_spinning_on_the_cpu_counts_as_a_stall_after_a_longer_grace() {
+    let reports = Arc::new(Mutex::new(Vec::<StallReport>::new()));
+    let sink = reports.clone();
+    let rt = Runtime::builder()
+        .workers(2)
+        .stall_threshold(Duration::from_millis(10))
+        .on_stall(move |report| sink.lock().unwrap().push(report.clone()))
+        .build()
+        .unwrap();
+    // Runnable all along (computing, not asleep in the kernel): a preempted worker looks the
+    // same, so it gets five thresholds before it is called stalled.
+    rt.block_on(rt.spawn(async {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(300) {
+            std::hint::spin_loop();
+        }
+    }));
+    wait_until("the stall ends", LIMIT, || {
+        reports.lock().unwrap().iter().any(|r| r.ended)
+    });
+    let reports = reports.lock().unwrap();
+    let start = reports
+        .iter()
+        .find(|r| !r.ended)
+        .expect("a CPU-bound stall is reported");
+    assert!(
+        start.blocked_for >= Duration::from_millis(45),
+        "reported after {:?}, before the grace for runnable workers",
+        start.blocked_for
+    );
+}

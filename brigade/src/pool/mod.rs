@@ -108,6 +108,9 @@ struct Remote {
     poll_seq: AtomicU64,
     /// The id of the task being polled (meaningful while `poll_seq` is odd).
     polling_task: AtomicU64,
+    /// The worker thread's kernel id (0 until it starts): lets the monitor ask the kernel
+    /// whether a long poll is blocked or merely preempted.
+    os_thread: std::sync::atomic::AtomicI32,
     /// Why the worker is out of service, if it is: [`DETECTED`] (stuck in a poll, flagged by
     /// the monitor) and/or [`COOPERATIVE`] (blocking on purpose). Two owners, two bits: one
     /// clearing its reason never puts back into service a worker the other still holds out.

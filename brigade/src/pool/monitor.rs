@@ -33,6 +33,26 @@ use crate::task::TaskId;
 /// hundred threads a second (and never more than the cap).
 const SPARE_INTERVAL: Duration = Duration::from_millis(10);
 
+/// How many thresholds a runnable (computing or preempted) worker gets before it counts as
+/// stalled.
+const RUNNABLE_GRACE: u32 = 5;
+
+/// Whether the kernel says thread `tid` of this process is running or runnable (state `R` in
+/// `/proc/self/task/<tid>/stat`), as opposed to asleep in a system call. Unknown counts as
+/// not runnable, so detection errs on the side of reporting.
+fn thread_is_runnable(tid: i32) -> bool {
+    if tid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return false;
+    };
+    // "tid (name) S ...": the name may hold spaces and parentheses; the state follows the last ')'.
+    stat.rfind(')')
+        .and_then(|end| stat[end + 1..].trim_start().chars().next())
+        .is_some_and(|state| state == 'R')
+}
+
 /// Milliseconds since [`clock_origin`], advanced by every runtime's monitor.
 static COARSE_NOW_MS: AtomicU64 = AtomicU64::new(0);
 
@@ -213,6 +233,13 @@ fn look(shared: &Arc<Shared>, seen: &mut [Seen], last_spare: &mut Option<Instant
             continue;
         }
         if memory.reported.is_some() || now - memory.since < threshold || remote.is_cooperative() {
+            continue;
+        }
+        // A worker the kernel says is runnable is computing — or merely preempted on a busy
+        // machine, which looks the same from here for a while. Give it longer before calling
+        // it a stall; a worker asleep in the kernel (sleep, blocking I/O, a lock) is one now.
+        let tid = remote.os_thread.load(Ordering::Relaxed);
+        if now - memory.since < threshold * RUNNABLE_GRACE && thread_is_runnable(tid) {
             continue;
         }
         // A stall: the same poll for longer than the threshold.

@@ -231,6 +231,7 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
             metrics: WorkerMetrics::default(),
             poll_seq: AtomicU64::new(0),
             polling_task: AtomicU64::new(0),
+            os_thread: std::sync::atomic::AtomicI32::new(0),
             out_of_service: std::sync::atomic::AtomicU8::new(0),
             active: AtomicBool::new(is_configured),
             reserve: std::sync::Mutex::new(reserve),
@@ -361,6 +362,9 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker:
         parker,
         unparked_at: Cell::new(Instant::now()),
     };
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    cx.remote().os_thread.store(tid, Ordering::Relaxed);
     // The hooks run inside the runtime, so they may spawn onto it or ask for `Handle::current`.
     CURRENT.with(|current| current.set(&cx));
     // Whatever happens below, CURRENT must not outlive `cx` (declared after it, dropped first).
