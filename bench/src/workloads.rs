@@ -57,7 +57,7 @@ pub fn all() -> Vec<Workload> {
             Some(
                 "tokio's `yield_now` defers the task until after the worker next polls its \
                  driver / parks; brigade's `yield_now` puts the task at the back of the run \
-                 queue (after firing any timers that are due)."
+                 queue (after collecting any timer and I/O events that are due)."
             )
         ),
         workload!(ping_pong, None),
