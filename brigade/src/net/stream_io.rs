@@ -118,6 +118,54 @@ where
     })
 }
 
+/// Reads into `buf` once it can; `Ok(0)` at EOF.
+pub(crate) async fn read<E>(io: &PollEvented<E>, buf: &mut [u8]) -> io::Result<usize>
+where
+    E: StreamSocket,
+    for<'a> &'a E: Read,
+{
+    std::future::poll_fn(|cx| poll_read(io, cx, buf)).await
+}
+
+/// Writes some of `buf` once it can.
+pub(crate) async fn write<E>(io: &PollEvented<E>, buf: &[u8]) -> io::Result<usize>
+where
+    E: StreamSocket,
+    for<'a> &'a E: Write,
+{
+    std::future::poll_fn(|cx| poll_write(io, cx, buf)).await
+}
+
+/// Writes all of `buf`.
+pub(crate) async fn write_all<E>(io: &PollEvented<E>, mut buf: &[u8]) -> io::Result<()>
+where
+    E: StreamSocket,
+    for<'a> &'a E: Write,
+{
+    while !buf.is_empty() {
+        match write(io, buf).await? {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n => buf = &buf[n..],
+        }
+    }
+    Ok(())
+}
+
+/// Reads exactly `buf.len()` bytes, or fails with `UnexpectedEof`.
+pub(crate) async fn read_exact<E>(io: &PollEvented<E>, mut buf: &mut [u8]) -> io::Result<()>
+where
+    E: StreamSocket,
+    for<'a> &'a E: Read,
+{
+    while !buf.is_empty() {
+        match read(io, buf).await? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n => buf = &mut buf[n..],
+        }
+    }
+    Ok(())
+}
+
 /// Closes the write direction (the peer reads EOF). A socket the peer already dropped counts
 /// as closed.
 pub(crate) fn shutdown_write<E: StreamSocket>(io: &PollEvented<E>) -> io::Result<()> {

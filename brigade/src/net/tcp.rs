@@ -159,34 +159,22 @@ impl TcpStream {
 
     /// Reads into `buf`; `Ok(0)` means the peer closed its side (or `buf` is empty).
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| stream_io::poll_read(&self.io, cx, buf)).await
+        stream_io::read(&self.io, buf).await
     }
 
     /// Writes some of `buf`; returns how much.
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| stream_io::poll_write(&self.io, cx, buf)).await
+        stream_io::write(&self.io, buf).await
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        stream_io::write_all(self.io(), buf).await
     }
 
     /// Reads exactly `buf.len()` bytes, or fails with `UnexpectedEof`.
-    pub async fn read_exact(&mut self, mut buf: &mut [u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.read(buf).await? {
-                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-                n => buf = &mut buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        stream_io::read_exact(self.io(), buf).await
     }
 
     /// Reads without consuming: the same bytes come back on the next read.
@@ -292,7 +280,7 @@ impl OwnedReadHalf {
 
     /// Reads into `buf`; `Ok(0)` at EOF.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| stream_io::poll_read(self.io(), cx, buf)).await
+        stream_io::read(self.io(), buf).await
     }
 
     /// The stream both halves share (addresses, options).
@@ -316,18 +304,12 @@ impl OwnedWriteHalf {
 
     /// Writes some of `buf`.
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| stream_io::poll_write(self.io(), cx, buf)).await
+        stream_io::write(self.io(), buf).await
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        stream_io::write_all(self.io(), buf).await
     }
 
     /// The stream both halves share.

@@ -124,23 +124,17 @@ impl UnixStream {
 
     /// Reads into `buf`; `Ok(0)` at EOF.
     pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| stream_io::poll_read(&self.io, cx, buf)).await
+        stream_io::read(&self.io, buf).await
     }
 
     /// Writes some of `buf`.
     pub async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| stream_io::poll_write(&self.io, cx, buf)).await
+        stream_io::write(&self.io, buf).await
     }
 
     /// Writes all of `buf`.
-    pub async fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.write(buf).await? {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n => buf = &buf[n..],
-            }
-        }
-        Ok(())
+    pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        stream_io::write_all(self.io(), buf).await
     }
 
     /// Shuts down the read, write or both directions.
