@@ -175,6 +175,8 @@ fn main() -> ExitCode {
         eprintln!("error: {error}");
         return ExitCode::FAILURE;
     }
+    // BRIGADE_BENCH_ONLY=brigade|tokio: one side only (for profilers), no table.
+    let only = std::env::var("BRIGADE_BENCH_ONLY").ok();
     let (_brigade_rt, brigade_addr) = brigade_server(workers);
     let (_tokio_rt, tokio_addr) = tokio_server(workers);
     let (mut b_rps, mut b_p99, mut t_rps, mut t_p99) = (vec![], vec![], vec![], vec![]);
@@ -185,6 +187,9 @@ fn main() -> ExitCode {
             ["brigade", "tokio"]
         };
         for side in order {
+            if only.as_deref().is_some_and(|only| only != side) {
+                continue;
+            }
             let addr = if side == "tokio" {
                 tokio_addr
             } else {
@@ -207,6 +212,9 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+    if only.is_some() {
+        return ExitCode::SUCCESS;
     }
     let (br, tr) = (median(&mut b_rps), median(&mut t_rps));
     let (bp, tp) = (median(&mut b_p99), median(&mut t_p99));
