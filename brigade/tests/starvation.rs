@@ -309,3 +309,22 @@ fn a_poll_spinning_on_the_cpu_counts_as_a_stall_after_a_longer_grace() {
         start.blocked_for
     );
 }
+
+#[test]
+fn p4_holds_after_a_long_idle_too_when_the_monitor_waits_longer() {
+    let gap = watchdog("p4 after idle", LIMIT, || {
+        let rt = Runtime::builder()
+            .workers(2)
+            .on_stall(|_| {})
+            .build()
+            .unwrap();
+        // Every worker parked for a while: the monitor has backed off to its long wait.
+        std::thread::sleep(Duration::from_millis(800));
+        largest_tick_gap(&rt, 2, Duration::from_millis(400))
+    });
+    println!("largest gap after a long idle: {gap:?}");
+    assert!(
+        gap < Duration::from_millis(250),
+        "the ticker stalled for {gap:?}"
+    );
+}

@@ -149,6 +149,12 @@ impl Idle {
             .copied()
     }
 
+    /// Whether every worker is asleep (the lock orders this look against a worker leaving).
+    pub(crate) fn all_parked(&self) -> bool {
+        let sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        sleepers.len() >= self.num_workers.load(SeqCst)
+    }
+
     /// How many workers are searching right now (for metrics).
     pub(crate) fn num_searching(&self) -> usize {
         searching(self.counts.load(SeqCst))

@@ -292,6 +292,11 @@ impl Shared {
             .saturating_sub(self.stalled_workers.load(Ordering::Acquire))
     }
 
+    /// Whether every worker is parked (the monitor may wait longer).
+    pub(crate) fn all_workers_parked(&self) -> bool {
+        self.idle.all_parked()
+    }
+
     /// More workers are working than configured (a stalled one came back): spares retire.
     pub(crate) fn has_surplus(&self) -> bool {
         self.working_workers() > self.config.workers

@@ -37,6 +37,11 @@ const SPARE_INTERVAL: Duration = Duration::from_millis(10);
 /// stalled.
 const RUNNABLE_GRACE: u32 = 5;
 
+/// The longest the monitor sleeps while every worker is parked (it doubles its wait up to
+/// this; the first worker to wake brings it back at once). An idle runtime costs a few
+/// wake-ups a second, not hundreds.
+const IDLE_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Whether the kernel says thread `tid` of this process is running or runnable (state `R` in
 /// `/proc/self/task/<tid>/stat`), as opposed to asleep in a system call. Unknown counts as
 /// not runnable, so detection errs on the side of reporting.
@@ -116,14 +121,23 @@ impl std::fmt::Display for StallReport {
     }
 }
 
-/// Wakes the monitor early (cooperative blocking, shutdown).
+/// Wakes the monitor early (cooperative blocking, shutdown, work after a long idle).
 #[derive(Default)]
 pub(crate) struct MonitorSignal {
     woken: Mutex<bool>,
     condvar: Condvar,
+    /// The monitor is in a long (idle) wait: the first worker to leave park wakes it.
+    idle_wait: std::sync::atomic::AtomicBool,
 }
 
 impl MonitorSignal {
+    /// A worker left park: if the monitor is in its idle wait, bring it back to full attention.
+    pub(crate) fn worker_woke(&self) {
+        if self.idle_wait.load(Ordering::Relaxed) && self.idle_wait.swap(false, Ordering::SeqCst) {
+            self.wake();
+        }
+    }
+
     pub(crate) fn wake(&self) {
         *self.woken.lock().unwrap_or_else(|e| e.into_inner()) = true;
         self.condvar.notify_one();
@@ -164,7 +178,7 @@ pub(crate) fn start(shared: &Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
 }
 
 fn run(weak: Weak<Shared>) {
-    let (interval, slots) = match weak.upgrade() {
+    let (base_interval, slots) = match weak.upgrade() {
         Some(shared) => (
             (shared.config.stall_threshold / 2)
                 .clamp(Duration::from_millis(1), Duration::from_millis(50)),
@@ -183,6 +197,7 @@ fn run(weak: Weak<Shared>) {
         slots
     ];
     let mut last_spare: Option<Instant> = None;
+    let mut interval = base_interval;
     loop {
         let signal = match weak.upgrade() {
             Some(shared) if !shared.is_shutdown() => shared.monitor.clone(),
@@ -195,6 +210,23 @@ fn run(weak: Weak<Shared>) {
         }
         tick_coarse_clock();
         look(&shared, &mut seen, &mut last_spare);
+        // Nothing can stall while every worker is parked: wait longer. Short waits (up to four
+        // times the base) need no announcement — a stall then waits at most that much longer to
+        // be seen. A longer wait is announced first and confirmed after, so a worker leaving
+        // park after the confirmation sees the announcement and wakes us (`worker_woke`).
+        let longer = (interval * 2).min(IDLE_INTERVAL);
+        let announce = longer > base_interval * 4;
+        if announce {
+            shared.monitor.idle_wait.store(true, Ordering::SeqCst);
+        }
+        if shared.all_workers_parked() {
+            interval = longer;
+        } else {
+            if announce {
+                shared.monitor.idle_wait.store(false, Ordering::SeqCst);
+            }
+            interval = base_interval;
+        }
     }
 }
 

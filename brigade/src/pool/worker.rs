@@ -620,6 +620,7 @@ impl WorkerContext {
         );
         self.park_until_work();
         self.unparked_at.set(Instant::now());
+        self.shared.monitor.worker_woke();
     }
 
     fn park_until_work(&self) {
