@@ -168,7 +168,9 @@ impl IoDriver {
             }
             return Some(0);
         }
-        let mut dispatched = 0;
+        // Counted before dispatching: a woken task reading the metrics sees its own event.
+        let dispatched = events.iter().filter(|e| e.token() != WAKE_TOKEN).count();
+        self.events.fetch_add(dispatched as u64, Ordering::Relaxed);
         for event in events.iter() {
             if event.token() == WAKE_TOKEN {
                 continue;
@@ -193,9 +195,7 @@ impl IoDriver {
             // SAFETY: the token is the address of a ScheduledIo registered with this driver,
             // and it is alive: it is freed only at the top of a poll (see the module docs).
             unsafe { &*scheduled }.set_readiness(flags);
-            dispatched += 1;
         }
-        self.events.fetch_add(dispatched as u64, Ordering::Relaxed);
         Some(dispatched)
     }
 
