@@ -37,8 +37,10 @@ fn main() -> std::io::Result<()> {
     let tour_started = Instant::now();
     println!("brigade tour: how async/await works, from a 60-line thread pool to a real runtime.");
     println!("Chapters follow the article's numbering; numbers printed are measured right now.");
-    println!("This edition covers chapters 1-12. The real-world scenarios (13) join the tour as");
-    println!("brigade grows them; 13C, the UI thread, is examples/main_loop_ui.rs.");
+    println!(
+        "Every chapter is here, 1 to 13 (plus 2b on starvation); 13C, the UI thread, also has"
+    );
+    println!("an example of its own: cargo run --release --example main_loop_ui.");
 
     // One runtime for the whole tour, like the one process-wide thread pool in .NET.
     let rt = Runtime::builder().workers(WORKERS).build()?;
