@@ -49,6 +49,22 @@ pub(crate) async fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAd
     Ok(addrs)
 }
 
+/// Tries `attempt` on each address in turn: the first success, or the last error (std's
+/// rule for `bind` and `connect` with several addresses).
+pub(crate) fn first_that_works<T>(
+    addrs: Vec<SocketAddr>,
+    mut attempt: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last_error = None;
+    for addr in addrs {
+        match attempt(addr) {
+            Ok(value) => return Ok(value),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.expect("resolve returns at least one address"))
+}
+
 macro_rules! ready_addr {
     ($($ty:ty),*) => {$(
         impl sealed::Sealed for $ty {}

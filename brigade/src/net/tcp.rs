@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 
 use mio::Interest;
 
-use super::addr::{resolve, ToSocketAddrs};
+use super::addr::{first_that_works, resolve, ToSocketAddrs};
 use super::stream_io::{self, stream_traits};
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
@@ -36,14 +36,8 @@ impl TcpListener {
     /// Binds to `addr` (anything std's `ToSocketAddrs` takes; host names are resolved off the
     /// worker). With several addresses, the first that binds wins. `SO_REUSEADDR` is set.
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        let mut last_error = None;
-        for addr in resolve(addr).await? {
-            match mio::net::TcpListener::bind(addr) {
-                Ok(listener) => return TcpListener::from_mio(listener),
-                Err(error) => last_error = Some(error),
-            }
-        }
-        Err(last_error.expect("resolve returns at least one address"))
+        let listener = first_that_works(resolve(addr).await?, mio::net::TcpListener::bind)?;
+        TcpListener::from_mio(listener)
     }
 
     /// Wraps a std listener (switched to non-blocking mode) for use on the current runtime.

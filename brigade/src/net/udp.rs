@@ -5,7 +5,7 @@ use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 
-use super::addr::{resolve, ToSocketAddrs};
+use super::addr::{first_that_works, resolve, ToSocketAddrs};
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
 
@@ -30,18 +30,10 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// Binds to `addr` (the first resolved address that binds).
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        let mut last_error = None;
-        for addr in resolve(addr).await? {
-            match mio::net::UdpSocket::bind(addr) {
-                Ok(socket) => {
-                    return Ok(UdpSocket {
-                        io: PollEvented::new(socket)?,
-                    })
-                }
-                Err(error) => last_error = Some(error),
-            }
-        }
-        Err(last_error.expect("resolve returns at least one address"))
+        let socket = first_that_works(resolve(addr).await?, mio::net::UdpSocket::bind)?;
+        Ok(UdpSocket {
+            io: PollEvented::new(socket)?,
+        })
     }
 
     /// Wraps a std socket (switched to non-blocking mode) for the current runtime.
@@ -55,14 +47,7 @@ impl UdpSocket {
     /// Sets the default peer for [`send`](Self::send) and [`recv`](Self::recv), and filters
     /// incoming datagrams to it.
     pub async fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        let mut last_error = None;
-        for addr in resolve(addr).await? {
-            match self.io.get_ref().connect(addr) {
-                Ok(()) => return Ok(()),
-                Err(error) => last_error = Some(error),
-            }
-        }
-        Err(last_error.expect("resolve returns at least one address"))
+        first_that_works(resolve(addr).await?, |addr| self.io.get_ref().connect(addr))
     }
 
     /// Sends a datagram to the connected peer.

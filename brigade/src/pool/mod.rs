@@ -525,7 +525,7 @@ impl park::DriverWaker for IoDriver {
 }
 
 impl DriverHost for Shared {
-    fn wake_one_for_timers(&self) {
+    fn wake_one_to_drive(&self) {
         // A sleeper woken without being chosen loops back to its park, where the first thing
         // it tries is the driving role.
         if let Some(index) = self.idle.any_sleeper() {

@@ -149,28 +149,16 @@ pub(super) fn schedule_on_current_worker(
             // wake-up, not into a slot nobody would be told about.
             return Err(task);
         }
+        if is_yield {
+            // S9: timer and I/O events that are due run before the yielder too. Collected
+            // before the core is borrowed: their wakes schedule onto this worker.
+            cx.collect_due_events();
+        }
         // The loop never holds the core across a poll; a borrow here means we are inside
         // the worker's own bookkeeping (e.g. a future dropped during exit) — go remote.
         let Ok(mut core) = cx.core.try_borrow_mut() else {
             return Err(task);
         };
-        if is_yield && (cx.shared.timers.has_pending() || cx.shared.io.registrations() > 0) {
-            // S9: timer and I/O events that are due run before the yielder too. Collect them
-            // before borrowing the core (their wakes schedule onto this worker): due timers,
-            // and — if no parked worker is already waiting in epoll — ready sockets, without
-            // waiting.
-            drop(core);
-            cx.shared.timers.fire_if_due();
-            if cx.shared.io.registrations() > 0 {
-                if let Some(_driving) = cx.shared.timers.try_drive() {
-                    cx.shared.io.poll(Some(std::time::Duration::ZERO));
-                }
-            }
-            core = match cx.core.try_borrow_mut() {
-                Ok(core) => core,
-                Err(_) => return Err(task),
-            };
-        }
         let should_notify = if is_yield {
             // S9: everything already runnable runs before the yielder — the local queue, and
             // this worker's share of remote work waiting in the injector, which joins the
@@ -458,7 +446,7 @@ impl WorkerContext {
         if core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
             // The woken tasks are scheduled onto this worker, which needs the core for that.
             drop(core);
-            self.maintenance();
+            self.collect_due_events();
             core = self.core.borrow_mut();
             // Fairness for remote work: take a batch, not one task. While busy tasks keep the
             // local queue full this check is the injector's only way in, and one task per
@@ -476,9 +464,11 @@ impl WorkerContext {
         self.pull_injector_batch(&mut core)
     }
 
-    /// A busy pool parks rarely, so every [`GLOBAL_QUEUE_INTERVAL`] ticks a worker fires due
-    /// timers and, if the driving role is free, collects I/O events without waiting.
-    fn maintenance(&self) {
+    /// Fires due timers and, unless a parked worker already waits in epoll (it holds the
+    /// driving role), collects ready I/O events without waiting. Cheap when there is nothing:
+    /// two atomic loads. A busy pool parks rarely, so a worker does this every
+    /// [`GLOBAL_QUEUE_INTERVAL`] ticks, and before a yield (S9).
+    fn collect_due_events(&self) {
         self.shared.timers.fire_if_due();
         if self.shared.io.registrations() > 0 {
             if let Some(_driving) = self.shared.timers.try_drive() {
@@ -694,7 +684,7 @@ impl WorkerContext {
     /// this worker's next park.
     fn hand_off_driving(&self, was_driving: bool) {
         if was_driving && (self.shared.timers.has_pending() || self.shared.io.registrations() > 0) {
-            self.shared.wake_one_for_timers();
+            self.shared.wake_one_to_drive();
         }
     }
 

@@ -40,7 +40,7 @@ const WAKE_BATCH: usize = 32;
 /// Whoever owns the threads that can take the driving role (the pool).
 pub(crate) trait DriverHost: Send + Sync {
     /// Wake one parked thread so it takes the driving role (if one is parked).
-    fn wake_one_for_timers(&self);
+    fn wake_one_to_drive(&self);
 }
 
 pub(crate) struct TimeDriver {
@@ -215,7 +215,7 @@ impl TimeDriver {
         } else if !inner.driver_requested {
             inner.driver_requested = true;
             if let Some(host) = self.host.get().and_then(Weak::upgrade) {
-                host.wake_one_for_timers();
+                host.wake_one_to_drive();
             }
         }
     }
