@@ -42,6 +42,7 @@ mod io;
 mod loom;
 pub mod net;
 mod pool;
+mod report;
 pub mod runtime;
 pub mod sync_context;
 pub mod task;

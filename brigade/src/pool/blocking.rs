@@ -182,7 +182,10 @@ impl Shared {
                 // Nobody can run the queued closures: fail them rather than let them hang.
                 let queued = std::mem::take(&mut state.queue);
                 drop(state);
-                eprintln!("brigade: could not start a blocking thread for brigade::run: {error}");
+                crate::report::warn(
+                    crate::report::Topic::Runtime,
+                    &format!("could not start a blocking thread for brigade::run: {error}"),
+                );
                 for task in queued {
                     task.shutdown();
                 }

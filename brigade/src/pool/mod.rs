@@ -47,7 +47,8 @@ use crate::time::driver::{DriverHost, TimeDriver};
 
 pub(crate) use idle::MAX_WORKERS;
 pub(crate) use worker::{
-    block_in_place, is_worker_thread, spawn_workers, with_current_worker_pool,
+    block_in_place, help_while_blocked, is_worker_thread, spawn_workers, with_current_worker_pool,
+    WhileBlocked,
 };
 
 /// How many ticks (task runs) between two looks at the injector before the local queue.
@@ -93,6 +94,10 @@ pub(crate) struct Shared {
     remote_spawns: AtomicU64,
     /// Thread handles of spares, joined at shutdown.
     spare_threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Times the pool needed a spare and was at `max_workers` (one per episode).
+    worker_cap_reached: AtomicU64,
+    /// An at-the-cap episode is under way (reported once; cleared when enough workers work).
+    at_cap_reported: AtomicBool,
 }
 
 /// One worker slot as every thread sees it. Aligned to two cache lines so one worker's
@@ -349,9 +354,12 @@ impl Shared {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&report)))
         {
             // A broken hook must not take the monitor down (and stall detection with it).
-            eprintln!(
-                "brigade: the on_stall hook panicked ({}); the report was: {report}",
-                task::panic_message(payload.as_ref())
+            crate::report::warn(
+                crate::report::Topic::Runtime,
+                &format!(
+                    "the on_stall hook panicked ({}); the report was: {report}",
+                    task::panic_message(payload.as_ref())
+                ),
             );
         }
     }
@@ -360,6 +368,13 @@ impl Shared {
     fn start_spare(self: &Arc<Self>) -> bool {
         let _serial = self.spares.lock().unwrap_or_else(|e| e.into_inner());
         if self.is_shutdown() {
+            return false;
+        }
+        // Workers caught stuck in a poll get a bounded number of spares (CPU-heavy polls must
+        // not grow the pool without end); each worker blocking on purpose may have one more,
+        // up to the cap: a cooperative block must never be what deadlocks the pool.
+        let stall_spares = crate::runtime::DEFAULT_SPARE_WORKERS + self.cooperative_blocks();
+        if self.num_workers() >= self.config.workers + stall_spares {
             return false;
         }
         // A slot is free when no thread runs it and its last thread handed its halves back.
@@ -401,6 +416,74 @@ impl Shared {
                 false
             }
         }
+    }
+
+    /// Workers blocking on purpose right now (`block_on` on a worker, `brigade::blocking`).
+    fn cooperative_blocks(&self) -> usize {
+        self.remotes[..self.high_water()]
+            .iter()
+            .filter(|remote| remote.is_active() && remote.is_cooperative())
+            .count()
+    }
+
+    /// Whether every worker thread the cap allows is running (no spare can be added).
+    pub(crate) fn at_worker_cap(&self) -> bool {
+        self.num_workers() >= self.config.max_workers
+    }
+
+    /// No worker is in service (every one is blocked or stuck in a poll) and no spare can be
+    /// added: queued tasks wait until a block ends.
+    pub(crate) fn is_starved(&self) -> bool {
+        self.working_workers() == 0 && self.at_worker_cap()
+    }
+
+    /// The monitor wanted a spare and the pool was at its cap: count and report the episode
+    /// once (a warning under target `brigade::stall`), so a pool that stops growing says why.
+    fn note_worker_cap_reached(&self) {
+        if self.at_cap_reported.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.worker_cap_reached.fetch_add(1, Ordering::Relaxed);
+        crate::report::warn(
+            crate::report::Topic::Stall,
+            &format!(
+                "every one of the pool's {} worker threads (max_workers) is in use and {} of \
+                 them are blocked, so no spare worker can be added; queued tasks wait for a \
+                 block to end (threads blocked in block_on run queued tasks meanwhile). Raise \
+                 Builder::max_workers, or move blocking work to brigade::run",
+                self.config.max_workers,
+                self.stalled_workers.load(Ordering::Acquire),
+            ),
+        );
+    }
+
+    /// Enough workers work again: a later shortage at the cap is a new episode.
+    fn clear_worker_cap_episode(&self) {
+        if self.at_cap_reported.load(Ordering::Relaxed) {
+            self.at_cap_reported.store(false, Ordering::Release);
+        }
+    }
+
+    /// Times a spare was needed while the pool was at `max_workers`.
+    pub(crate) fn worker_cap_reached(&self) -> u64 {
+        self.worker_cap_reached.load(Ordering::Relaxed)
+    }
+
+    /// Fires due timers and collects ready I/O events when no worker can: every worker is
+    /// out of service (blocked, or stuck in a poll) and so none will park and take the
+    /// driving role. The monitor calls this on every look. Returns how long until the next
+    /// timer deadline, so the monitor can look again then.
+    pub(crate) fn drive_if_no_worker_can(&self) -> Option<Duration> {
+        if self.working_workers() > 0 || self.is_shutdown() {
+            return None;
+        }
+        self.timers.fire_if_due();
+        if self.io.registrations() > 0 {
+            if let Some(_driving) = self.timers.try_drive() {
+                let _ = self.io.poll(Some(Duration::ZERO));
+            }
+        }
+        self.timers.time_to_next_deadline()
     }
 
     /// Joins spare threads that have exited (retired), so their stacks are released now rather
@@ -530,6 +613,9 @@ impl DriverHost for Shared {
         // it tries is the driving role.
         if let Some(index) = self.idle.any_sleeper() {
             self.remotes[index].unparker.unpark();
+        } else if self.working_workers() == 0 {
+            // Every worker is blocked: the monitor drives until one parks again.
+            self.monitor.wake();
         }
     }
 }

@@ -210,6 +210,9 @@ fn run(weak: Weak<Shared>) {
         }
         tick_coarse_clock();
         look(&shared, &mut seen, &mut last_spare);
+        // Every worker blocked: nobody parks, so nobody drives timers and I/O. Do it here, and
+        // look again at the next deadline if that comes before the next look.
+        let next_deadline = shared.drive_if_no_worker_can();
         // Nothing can stall while every worker is parked: wait longer. Short waits (up to four
         // times the base) need no announcement — a stall then waits at most that much longer to
         // be seen. A longer wait is announced first and confirmed after, so a worker leaving
@@ -226,6 +229,9 @@ fn run(weak: Weak<Shared>) {
                 shared.monitor.idle_wait.store(false, Ordering::SeqCst);
             }
             interval = base_interval;
+        }
+        if let Some(until_deadline) = next_deadline {
+            interval = interval.min(until_deadline.max(Duration::from_millis(1)));
         }
     }
 }
@@ -300,7 +306,13 @@ fn look(shared: &Arc<Shared>, seen: &mut [Seen], last_spare: &mut Option<Instant
     // cap, at most one per `SPARE_INTERVAL` (or per threshold, if shorter).
     let spacing = threshold.min(SPARE_INTERVAL);
     let may_start = last_spare.is_none_or(|last| now - last >= spacing);
-    if shared.working_workers() < shared.config.workers && may_start && shared.start_spare() {
-        *last_spare = Some(now);
+    if shared.working_workers() < shared.config.workers {
+        if may_start && shared.start_spare() {
+            *last_spare = Some(now);
+        } else if shared.at_worker_cap() {
+            shared.note_worker_cap_reached();
+        }
+    } else {
+        shared.clear_worker_cap_episode();
     }
 }

@@ -108,6 +108,56 @@ pub(crate) fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// What a thread blocked in `block_on` on a worker should do while it waits.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WhileBlocked {
+    /// Not a worker, or the pool has workers in service or room for a spare: just sleep.
+    Sleep,
+    /// The pool is starved and this thread ran one queued task: look at the future again.
+    RanATask,
+    /// The pool is starved and nothing is queued that this thread could run: sleep briefly
+    /// and look again (new work reaches nobody's wake-up while every worker is blocked).
+    SleepBriefly,
+}
+
+/// How deep a blocked thread may nest tasks it runs while blocked: each level is a poll on
+/// this thread's stack, and a task run here may itself block.
+const MAX_HELP_DEPTH: usize = 32;
+
+thread_local! {
+    /// How many tasks this thread is running from inside `help_while_blocked`.
+    static HELP_DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Called by a worker thread blocked on purpose (`block_on` on a worker) each time it would
+/// sleep. Normally a spare has taken over its queue and it just sleeps. But when the pool is
+/// *starved* — no worker in service and no spare allowed (`max_workers` reached) — queued
+/// tasks would wait for a block to end, and if the block waits for one of them (a nested
+/// `block_on(spawn(..))`), forever. Then this thread runs one queued task itself, as .NET's
+/// `Task.Wait` inlines a queued task instead of deadlocking.
+pub(crate) fn help_while_blocked() -> WhileBlocked {
+    with_current(|cx| {
+        let Some(cx) = cx else {
+            return WhileBlocked::Sleep;
+        };
+        if !cx.shared.is_starved() {
+            return WhileBlocked::Sleep;
+        }
+        if HELP_DEPTH.with(Cell::get) >= MAX_HELP_DEPTH {
+            return WhileBlocked::SleepBriefly;
+        }
+        let Some(task) = cx.take_any_queued_task() else {
+            return WhileBlocked::SleepBriefly;
+        };
+        HELP_DEPTH.with(|depth| depth.set(depth.get() + 1));
+        // The task's poll runs nested in the blocked poll. The monitor does not watch a
+        // worker that blocks on purpose, so no poll sequence is published for it.
+        task.run();
+        HELP_DEPTH.with(|depth| depth.set(depth.get() - 1));
+        WhileBlocked::RanATask
+    })
+}
+
 thread_local! {
     /// The worker running on this thread, or null.
     static CURRENT: Cell<*const WorkerContext> = const { Cell::new(ptr::null()) };
@@ -248,6 +298,8 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
         spares_started: AtomicU64::new(0),
         remote_spawns: AtomicU64::new(0),
         spare_threads: std::sync::Mutex::new(Vec::new()),
+        worker_cap_reached: AtomicU64::new(0),
+        at_cap_reported: AtomicBool::new(false),
     });
     let host: Weak<dyn DriverHost> = Arc::downgrade(&shared) as Weak<Shared>;
     shared.timers.set_host(host);
@@ -436,6 +488,39 @@ impl WorkerContext {
         if moved {
             self.shared.notify_parked();
         }
+    }
+
+    /// Any task queued anywhere in the pool, for a blocked thread to run (see
+    /// [`help_while_blocked`]): this worker's own LIFO slot and queue, the injector, then the
+    /// other workers' (every one of them is out of service).
+    fn take_any_queued_task(&self) -> Option<Notified> {
+        if let Some(task) = self.remote().lifo.take() {
+            return Some(task);
+        }
+        let Ok(mut core) = self.core.try_borrow_mut() else {
+            return None;
+        };
+        if let Some(task) = core.local.pop() {
+            return Some(task);
+        }
+        if let Some(task) = self.shared.injector.pop_batch(1, |_| {}) {
+            return Some(task);
+        }
+        let remotes = &self.shared.remotes[..self.shared.high_water()];
+        for (index, remote) in remotes.iter().enumerate() {
+            if index == self.index || !remote.is_active() {
+                continue;
+            }
+            if let Some(task) = remote.stealer.steal_half_into(&mut core.local) {
+                return Some(task);
+            }
+            if remote.is_out_of_service() {
+                if let Some(task) = remote.lifo.take() {
+                    return Some(task);
+                }
+            }
+        }
+        None
     }
 
     /// Steps 1-2 of the tick: the injector now and then, the LIFO slot, the local queue, else a

@@ -23,6 +23,10 @@ use crate::context::ExecutionContext;
 use crate::pool;
 use crate::sync_context::BlockingOnLoop;
 
+/// How often a thread blocked on a worker of a starved pool looks for queued tasks to run:
+/// while every worker is blocked nobody is woken for new work.
+const STARVED_LOOK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Wakes the thread blocked in `block_on`.
 struct ThreadNotify {
     thread: Thread,
@@ -45,14 +49,19 @@ impl Wake for ThreadNotify {
 
 impl ThreadNotify {
     /// Sleeps until woken, or until this thread's `MainLoop` gets work (its posts unpark this
-    /// same thread).
+    /// same thread). On a worker of a starved pool (every worker blocked, no spare allowed)
+    /// it runs queued tasks meanwhile (`pool::help_while_blocked`).
     fn wait(&self, main_loop: &BlockingOnLoop) {
         // `park` can return spuriously; the flag tells a real wake-up.
         while !self.notified.swap(false, Ordering::Acquire) {
             if main_loop.has_work() {
                 return;
             }
-            thread::park();
+            match pool::help_while_blocked() {
+                pool::WhileBlocked::Sleep => thread::park(),
+                pool::WhileBlocked::RanATask => {}
+                pool::WhileBlocked::SleepBriefly => thread::park_timeout(STARVED_LOOK_INTERVAL),
+            }
         }
     }
 }
@@ -72,11 +81,7 @@ fn warn_block_on_worker(what: &str, location: &'static Location<'static>) {
          but inside async code `.await` the future instead; this warning is shown once per call \
          site"
     );
-    if tracing::event_enabled!(target: "brigade::block_on", tracing::Level::WARN) {
-        tracing::warn!(target: "brigade::block_on", "{message}");
-    } else {
-        eprintln!("brigade: {message}");
-    }
+    crate::report::warn(crate::report::Topic::BlockOn, &message);
 }
 
 /// Runs `future` to completion on this thread with `handle` as the current runtime. On a

@@ -92,9 +92,14 @@ impl UnhandledPanic {
             payload: payload.as_ref(),
         };
         match self {
-            UnhandledPanic::Report => eprintln!("{report}"),
+            UnhandledPanic::Report => {
+                crate::report::warn(crate::report::Topic::Panic, &report.to_string())
+            }
             UnhandledPanic::Abort => {
-                eprintln!("{report}\nbrigade: aborting (UnhandledPanic::Abort)");
+                crate::report::warn(
+                    crate::report::Topic::Panic,
+                    &format!("{report}\naborting (UnhandledPanic::Abort)"),
+                );
                 std::process::abort();
             }
             UnhandledPanic::Call(callback) => callback(&report),
@@ -139,11 +144,9 @@ pub(crate) type StallHook = Arc<dyn Fn(&StallReport) + Send + Sync>;
 fn default_on_stall() -> StallHook {
     Arc::new(|report: &StallReport| {
         if report.ended {
-            tracing::info!(target: "brigade::stall", "{report}");
-        } else if tracing::event_enabled!(target: "brigade::stall", tracing::Level::WARN) {
-            tracing::warn!(target: "brigade::stall", "{report}");
+            crate::report::info(crate::report::Topic::Stall, &report.to_string());
         } else {
-            eprintln!("brigade: {report}");
+            crate::report::warn(crate::report::Topic::Stall, &report.to_string());
         }
     })
 }
@@ -156,10 +159,13 @@ impl Config {
         let Some(hook) = hook else { return };
         if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook())) {
             let thread = std::thread::current();
-            eprintln!(
-                "brigade: the {which} hook panicked on thread {:?}: {}; the thread carries on",
-                thread.name().unwrap_or("<unnamed>"),
-                panic_message(payload.as_ref())
+            crate::report::warn(
+                crate::report::Topic::Runtime,
+                &format!(
+                    "the {which} hook panicked on thread {:?}: {}; the thread carries on",
+                    thread.name().unwrap_or("<unnamed>"),
+                    panic_message(payload.as_ref())
+                ),
             );
         }
     }
@@ -193,8 +199,12 @@ pub struct Builder {
 /// The default [`Builder::stall_threshold`].
 pub const DEFAULT_STALL_THRESHOLD: Duration = Duration::from_millis(10);
 
-/// How many spare workers the pool may add on top of the configured ones by default.
+/// How many spare workers the pool adds at most, beyond the configured ones, for workers the
+/// stall monitor caught stuck in a poll (blocking on purpose may go up to `max_workers`).
 pub const DEFAULT_SPARE_WORKERS: usize = 32;
+
+/// The default [`Builder::max_workers`] is `workers` plus this many threads.
+pub const DEFAULT_MAX_EXTRA_WORKERS: usize = 512;
 
 impl Default for Builder {
     fn default() -> Self {
@@ -284,9 +294,19 @@ impl Builder {
         self
     }
 
-    /// The most worker threads at once, spares for stalled workers included. Default:
-    /// `workers + 32`; must be at least `workers`. Spares start at most one per stall
-    /// threshold, so a burst of blocking cannot explode the thread count.
+    /// The most worker threads at once, spares included. Default: `workers + 512`
+    /// ([`DEFAULT_MAX_EXTRA_WORKERS`], the bound tokio's `block_in_place` grows to); must be at
+    /// least `workers`.
+    ///
+    /// Two kinds of spare count against it. A spare for a worker the stall monitor *caught*
+    /// stuck in a poll: at most [`DEFAULT_SPARE_WORKERS`] (32) of those beyond `workers`, one per
+    /// stall threshold at most, so CPU-heavy polls cannot explode the thread count. A spare for
+    /// a worker that blocks *on purpose* (`block_on` on a worker, [`crate::blocking`]): up to
+    /// the cap, since a cooperative block must never be what deadlocks the pool. Reaching the
+    /// cap is reported (`RuntimeMetrics::worker_cap_reached` and a warning under target
+    /// `brigade::stall`); while every worker is blocked at the cap, a thread blocked in
+    /// `block_on` runs queued tasks itself, and the stall monitor fires timers and collects
+    /// I/O events, so blocked code waiting on them still finishes.
     pub fn max_workers(mut self, threads: usize) -> Self {
         self.max_workers = Some(threads);
         self
@@ -356,7 +376,7 @@ impl Builder {
                 )))
             }
             Some(cap) => cap.min(MAX_WORKERS),
-            None => (workers + DEFAULT_SPARE_WORKERS).min(MAX_WORKERS),
+            None => (workers + DEFAULT_MAX_EXTRA_WORKERS).min(MAX_WORKERS),
         };
         let prefix = self.thread_name.clone();
         Ok(Config {

@@ -20,6 +20,9 @@ pub struct RuntimeMetrics {
     pub spares_started: u64,
     /// Workers flagged as stalled right now (stuck in a poll, or blocking on purpose).
     pub stalled_workers: usize,
+    /// Times the pool needed a spare worker and was at `Builder::max_workers` (one per
+    /// episode; also reported as a warning under target `brigade::stall`).
+    pub worker_cap_reached: u64,
     /// Stalls detected since the runtime started.
     pub stalls_detected: u64,
     /// Tasks spawned since the runtime started.
@@ -97,6 +100,7 @@ impl RuntimeMetrics {
             spares_started: shared.spares_started(),
             stalled_workers: per_worker.iter().filter(|w| w.stalled).count(),
             stalls_detected: shared.stalls_detected(),
+            worker_cap_reached: shared.worker_cap_reached(),
             tasks_spawned,
             tasks_completed: tasks_spawned.saturating_sub(alive_tasks as u64),
             alive_tasks,

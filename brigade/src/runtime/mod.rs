@@ -29,8 +29,8 @@ use std::time::Duration;
 
 pub use crate::pool::monitor::StallReport;
 pub use builder::{
-    Builder, UnhandledPanic, UnhandledPanicReport, DEFAULT_SPARE_WORKERS, DEFAULT_STALL_THRESHOLD,
-    MAX_STACK_SIZE, MIN_STACK_SIZE,
+    Builder, UnhandledPanic, UnhandledPanicReport, DEFAULT_MAX_EXTRA_WORKERS,
+    DEFAULT_SPARE_WORKERS, DEFAULT_STALL_THRESHOLD, MAX_STACK_SIZE, MIN_STACK_SIZE,
 };
 pub use dump::{RuntimeDump, TaskDump, TaskState};
 pub use metrics::{RuntimeMetrics, WorkerStats};

@@ -354,6 +354,17 @@ impl TimeDriver {
         fired
     }
 
+    /// How long until the earliest timer deadline (zero if it has passed), or `None` when no
+    /// timer waits.
+    pub(crate) fn time_to_next_deadline(&self) -> Option<Duration> {
+        let due = self.next_due.load(Ordering::Acquire);
+        if due == NEVER {
+            return None;
+        }
+        let now = self.now_tick();
+        Some(Duration::from_millis(due.saturating_sub(now)))
+    }
+
     /// Takes the driving role if nobody holds it.
     pub(crate) fn try_drive(&self) -> Option<Driving<'_>> {
         self.driving

@@ -1,0 +1,138 @@
+//! Hardening: what outside test suites and attacks found (a lost wake-up, a pool deadlocked by
+//! cooperative blocking at its thread cap, a hung runtime drop, a leaked main loop, a
+//! forgotten timeout source), each pinned by a test that failed before its fix.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brigade::time::sleep;
+use brigade::Runtime;
+use common::watchdog;
+
+// ---- Cooperative blocking at the thread cap ----
+
+#[test]
+fn p6_blocking_every_worker_at_the_cap_still_fires_their_timers() {
+    watchdog(
+        "34 blocked sleeps at a cap of 34",
+        Duration::from_secs(60),
+        || {
+            let rt = Runtime::builder()
+                .workers(2)
+                .max_workers(34)
+                .build()
+                .unwrap();
+            let done = Arc::new(AtomicUsize::new(0));
+            let started = Instant::now();
+            let tasks: Vec<_> = (0..34)
+                .map(|_| {
+                    let done = done.clone();
+                    rt.spawn(async move {
+                        brigade::block_on(sleep(Duration::from_millis(100)));
+                        done.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            rt.block_on(brigade::when_all(tasks));
+            assert_eq!(done.load(Ordering::SeqCst), 34);
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(20), "took {took:?}");
+            assert!(
+                rt.metrics().active_workers <= 34,
+                "the cap holds: {:?}",
+                rt.metrics().active_workers
+            );
+        },
+    );
+}
+
+#[test]
+fn p6_a_single_worker_with_no_spares_can_block_on_a_sleep() {
+    watchdog(
+        "block_on(sleep) at max_workers(1)",
+        Duration::from_secs(30),
+        || {
+            let rt = Runtime::builder()
+                .workers(1)
+                .max_workers(1)
+                .build()
+                .unwrap();
+            let slept = rt.block_on(rt.spawn(async {
+                let started = Instant::now();
+                brigade::block_on(sleep(Duration::from_millis(10)));
+                started.elapsed()
+            }));
+            assert!(slept >= Duration::from_millis(10), "{slept:?}");
+            assert!(rt.metrics().worker_cap_reached >= 1, "the cap was reported");
+        },
+    );
+}
+
+/// Each level blocks on a task it spawns: every level holds a thread until the one below it
+/// finishes.
+fn nest(levels: usize) -> usize {
+    if levels == 0 {
+        return 0;
+    }
+    1 + brigade::block_on(brigade::spawn(async move { nest(levels - 1) }))
+}
+
+#[test]
+fn p6_nested_block_on_spawn_finishes_on_a_single_capped_worker() {
+    watchdog(
+        "nested block_on(spawn) at max_workers(1)",
+        Duration::from_secs(30),
+        || {
+            let rt = Runtime::builder()
+                .workers(1)
+                .max_workers(1)
+                .build()
+                .unwrap();
+            let depth = rt.block_on(rt.spawn(async { nest(20) }));
+            assert_eq!(depth, 20);
+        },
+    );
+}
+
+#[test]
+fn p6_nested_block_on_spawn_goes_past_the_old_cap_of_33_on_the_default_runtime() {
+    watchdog(
+        "nested block_on(spawn), 100 levels",
+        Duration::from_secs(60),
+        || {
+            let rt = Runtime::builder().workers(2).build().unwrap();
+            let depth = rt.block_on(rt.spawn(async { nest(100) }));
+            assert_eq!(depth, 100);
+        },
+    );
+}
+
+#[test]
+fn p6_an_outer_timeout_fires_while_every_worker_is_blocked() {
+    watchdog(
+        "a timeout around blocked workers",
+        Duration::from_secs(30),
+        || {
+            let rt = Runtime::builder()
+                .workers(1)
+                .max_workers(1)
+                .build()
+                .unwrap();
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let blocker = rt.spawn(async move {
+                // Blocks its (only) worker until the test lets go.
+                brigade::blocking(|| rx.recv_timeout(Duration::from_secs(20)).ok());
+            });
+            let outcome = rt.block_on(brigade::time::timeout(
+                Duration::from_millis(50),
+                std::future::pending::<()>(),
+            ));
+            assert!(outcome.is_err(), "the timeout fired");
+            tx.send(()).unwrap();
+            rt.block_on(blocker);
+        },
+    );
+}
