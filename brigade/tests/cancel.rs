@@ -679,13 +679,45 @@ fn k7_try_reset_disarms_the_timer() {
 }
 
 #[test]
-fn k7_a_dropped_source_is_never_cancelled_by_its_timer() {
-    let source = CancellationTokenSource::new();
-    let token = source.token();
-    source.cancel_after(Duration::from_millis(50));
-    drop(source);
+fn k7_a_dropped_source_is_still_cancelled_by_its_pending_timer() {
+    // .NET's `DoAsync(new CancellationTokenSource(TimeSpan.FromSeconds(5)).Token)`: the pending
+    // timer keeps the dropped source's cancellation alive.
+    let rt = brigade::Runtime::builder().workers(1).build().unwrap();
+    let token = rt.block_on(async {
+        CancellationTokenSource::with_timeout(Duration::from_millis(50)).token()
+    });
+    assert!(token.can_be_cancelled());
+    assert!(cancelled_within(&token, Duration::from_secs(10)).is_some());
+    // Once it fired, the timer task is gone and holds nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rt.metrics().alive_tasks > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the timer task outlived its firing"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn k7_a_dropped_source_whose_timer_was_reset_is_never_cancelled() {
+    let rt = brigade::Runtime::builder().workers(1).build().unwrap();
+    let token = rt.block_on(async {
+        let source = CancellationTokenSource::new();
+        source.cancel_after(Duration::from_millis(50));
+        assert!(source.try_reset());
+        source.token()
+    });
     assert!(cancelled_within(&token, Duration::from_millis(400)).is_none());
     assert!(!token.can_be_cancelled());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rt.metrics().alive_tasks > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reset timer task lingers"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 // ------------------------------------------------------------ K8

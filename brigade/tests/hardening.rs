@@ -136,3 +136,150 @@ fn p6_an_outer_timeout_fires_while_every_worker_is_blocked() {
         },
     );
 }
+
+// ---- Dropping a runtime while blocked threads wait on other tasks ----
+
+/// tokio's `rt_threaded::hang_on_shutdown`: one task blocks its worker until a sender is
+/// dropped; the sender lives in another task's future, which only shutdown drops.
+fn drop_while_blocked_on_another_task(block: fn(std::sync::mpsc::Receiver<()>)) {
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (blocked_tx, blocked_rx) = std::sync::mpsc::channel::<()>();
+    rt.spawn(async move {
+        blocked_tx.send(()).unwrap();
+        block(rx);
+    })
+    .detach();
+    rt.spawn(async move {
+        sleep(Duration::from_secs(3600)).await;
+        drop(tx);
+    })
+    .detach();
+    blocked_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let started = Instant::now();
+    drop(rt);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn p3_dropping_the_runtime_drops_the_future_a_blocking_worker_waits_on() {
+    watchdog(
+        "drop with brigade::blocking waiting",
+        Duration::from_secs(30),
+        || {
+            drop_while_blocked_on_another_task(|rx| {
+                brigade::blocking(|| {
+                    let _ = rx.recv();
+                })
+            });
+        },
+    );
+}
+
+#[test]
+fn p3_dropping_the_runtime_drops_the_future_a_block_on_waits_on() {
+    watchdog(
+        "drop with block_on waiting",
+        Duration::from_secs(30),
+        || {
+            drop_while_blocked_on_another_task(|rx| {
+                brigade::block_on(async move {
+                    let _ = rx.recv();
+                })
+            });
+        },
+    );
+}
+
+#[test]
+fn p3_dropping_the_runtime_drops_the_future_a_run_closure_waits_on() {
+    watchdog(
+        "drop with brigade::run waiting",
+        Duration::from_secs(30),
+        || {
+            let rt = Runtime::builder().workers(2).build().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let (blocked_tx, blocked_rx) = std::sync::mpsc::channel::<()>();
+            rt.spawn(async move {
+                brigade::run(move || {
+                    blocked_tx.send(()).unwrap();
+                    let _ = rx.recv();
+                })
+                .await;
+            })
+            .detach();
+            rt.spawn(async move {
+                sleep(Duration::from_secs(3600)).await;
+                drop(tx);
+            })
+            .detach();
+            blocked_rx.recv().unwrap();
+            drop(rt);
+        },
+    );
+}
+
+// ---- Runtime and Handle across catch_unwind ----
+
+#[test]
+fn runtime_and_handle_can_be_used_inside_catch_unwind() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>(_: &T) {}
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    unwind_safe(&rt);
+    unwind_safe(rt.handle());
+    let caught = std::panic::catch_unwind(|| rt.block_on(async { panic!("inside block_on") }));
+    assert!(caught.is_err());
+    // The runtime is still good after the caught panic.
+    assert_eq!(rt.block_on(rt.spawn(async { 7 })), 7);
+}
+
+// ---- A MainLoop leaked on a thread that exits ----
+
+#[test]
+fn x7_a_leaked_main_loop_closes_when_its_thread_exits() {
+    watchdog(
+        "a spawn onto a leaked loop",
+        Duration::from_secs(30),
+        || {
+            let handle = std::thread::spawn(|| {
+                let main_loop = brigade::sync_context::MainLoop::new();
+                let handle = main_loop.handle();
+                std::mem::forget(main_loop);
+                handle
+            })
+            .join()
+            .unwrap();
+            assert!(handle.is_closed(), "the loop's thread is gone");
+            let task = handle.spawn(async { 1 });
+            let outcome = brigade::block_on(task.join());
+            assert!(
+                matches!(outcome, Err(brigade::TaskError::RuntimeShutdown)),
+                "{outcome:?}"
+            );
+        },
+    );
+}
+
+// ---- Linux abstract Unix socket names ----
+
+#[test]
+fn abstract_unix_socket_names_bind_and_connect() {
+    use brigade::net::{UnixListener, UnixStream};
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(async {
+        let name = format!("\0brigade-test-{}", std::process::id());
+        let listener = UnixListener::bind(&name).expect("bind an abstract name");
+        let server = brigade::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 5];
+            stream.read_exact(&mut buf).await.unwrap();
+            buf
+        });
+        let mut client = UnixStream::connect(&name).await.expect("connect to it");
+        client.write_all(b"hello").await.unwrap();
+        assert_eq!(&server.await, b"hello");
+        // No file was created for it.
+        assert!(!std::path::Path::new(&name[1..]).exists());
+    });
+}

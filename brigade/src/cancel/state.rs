@@ -307,6 +307,12 @@ impl SourceState {
         if inner.phase != Phase::Armed {
             return;
         }
+        if inner.timer.is_some() {
+            // A pending `cancel_after` still owns the cancellation, as a pending timer keeps a
+            // dropped .NET source alive: `DoAsync(new CancellationTokenSource(5 s).Token)`
+            // must still time out. The timer task holds the state until it fires or is reset.
+            return;
+        }
         inner.phase = Phase::Abandoned;
         let callbacks = std::mem::take(&mut inner.registry);
         let timer = inner.disarm_timer();
@@ -334,8 +340,10 @@ impl SourceState {
     /// right here, synchronously (K7).
     ///
     /// The timer is a task on the current runtime (or the default one) that sleeps until the
-    /// deadline, then cancels the source through a `Weak` reference, so a pending timer keeps
-    /// nothing alive.
+    /// deadline, then cancels the source. It holds the source's state: a source dropped while
+    /// its timer is pending stays cancellable until the timer fires (see `abandon`). Once it
+    /// fires, or `try_reset`/a re-arm stops it, the task ends and lets go (the state's handle
+    /// on the timer task and the task's hold on the state form a cycle only while it waits).
     pub(crate) fn cancel_after(self: &Arc<Self>, delay: Duration) {
         if delay.is_zero() {
             self.cancel();
@@ -360,12 +368,10 @@ impl SourceState {
         };
         // Spawned outside the lock (spawning may start the default runtime). Should another
         // thread re-arm, reset or cancel meanwhile, the generation check below sees it.
-        let source = Arc::downgrade(self);
+        let source = self.clone();
         let timer = crate::runtime::spawn_named("brigade::cancel_after", async move {
             crate::time::sleep_until(deadline).await;
-            if let Some(source) = source.upgrade() {
-                source.cancel_as(Canceller::Timer { generation });
-            }
+            source.cancel_as(Canceller::Timer { generation });
         });
         let mut inner = self.lock();
         if inner.timer_generation == generation && inner.phase == Phase::Armed {

@@ -14,17 +14,56 @@ use super::stream_io::{self, stream_traits};
 use crate::io::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
 
+/// The socket address for `path`: a leading NUL byte names a Linux abstract socket (the rest
+/// of the bytes are the name); anything else is a path in the file system.
+fn socket_addr(path: &Path) -> io::Result<SocketAddr> {
+    use std::os::unix::ffi::OsStrExt;
+    match path.as_os_str().as_bytes() {
+        [0, name @ ..] => abstract_addr(name),
+        _ => SocketAddr::from_pathname(path),
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn abstract_addr(name: &[u8]) -> io::Result<SocketAddr> {
+    #[cfg(target_os = "android")]
+    use std::os::android::net::SocketAddrExt;
+    #[cfg(target_os = "linux")]
+    use std::os::linux::net::SocketAddrExt;
+    SocketAddr::from_abstract_name(name)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn abstract_addr(_name: &[u8]) -> io::Result<SocketAddr> {
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "abstract Unix socket names (a leading NUL byte) exist only on Linux and Android",
+    ))
+}
+
 /// A Unix domain socket server.
 pub struct UnixListener {
     io: PollEvented<mio::net::UnixListener>,
 }
 
 impl UnixListener {
-    /// Binds to the socket file at `path` (which must not exist yet).
+    /// Binds to the socket file at `path` (which must not exist yet), or — on Linux — to the
+    /// abstract name after a leading NUL byte (`"\0name"`), as std's
+    /// `SocketAddr::from_abstract_name` does: no file, gone when the last socket closes.
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
         Ok(UnixListener {
             io: PollEvented::with_interest(
-                mio::net::UnixListener::bind(path)?,
+                mio::net::UnixListener::bind_addr(&socket_addr(path.as_ref())?)?,
+                Interest::READABLE,
+            )?,
+        })
+    }
+
+    /// Binds to `address` (a path or, on Linux, an abstract name).
+    pub fn bind_addr(address: &SocketAddr) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            io: PollEvented::with_interest(
+                mio::net::UnixListener::bind_addr(address)?,
                 Interest::READABLE,
             )?,
         })
@@ -80,10 +119,16 @@ pub struct UnixStream {
 }
 
 impl UnixStream {
-    /// Connects to the socket file at `path`.
+    /// Connects to the socket file at `path`, or — on Linux — to the abstract name after a
+    /// leading NUL byte (`"\0name"`).
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        Self::connect_addr(&socket_addr(path.as_ref())?).await
+    }
+
+    /// Connects to `address` (a path or, on Linux, an abstract name).
+    pub async fn connect_addr(address: &SocketAddr) -> io::Result<UnixStream> {
         let stream = UnixStream {
-            io: PollEvented::new(mio::net::UnixStream::connect(path)?)?,
+            io: PollEvented::new(mio::net::UnixStream::connect_addr(address)?)?,
         };
         poll_fn(|cx| {
             stream.io.poll_io(cx, Direction::Write, |socket| {
@@ -135,6 +180,11 @@ impl UnixStream {
     /// Writes all of `buf`.
     pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         stream_io::write_all(self.io(), buf).await
+    }
+
+    /// Reads exactly `buf.len()` bytes, or fails with `UnexpectedEof`.
+    pub async fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        stream_io::read_exact(self.io(), buf).await
     }
 
     /// Shuts down the read, write or both directions.

@@ -247,6 +247,17 @@ impl Shared {
         self.blocking.shutdown();
     }
 
+    /// Drops, on the calling thread, every future whose task is idle (not inside a poll) —
+    /// called right after [`Shared::begin_shutdown`] by the thread dropping the runtime. Doing
+    /// it only when the last worker exits is not enough: a worker blocked on purpose
+    /// (`brigade::blocking`, `block_on` on a worker) may be waiting for exactly one of these
+    /// futures to be dropped (a channel's sender it holds), and that worker never exits
+    /// until it is. Tasks inside a poll are marked cancelled and dropped by their worker when
+    /// the poll returns; the last worker out still sweeps whatever is left (P3).
+    pub(crate) fn drop_idle_tasks(&self) {
+        self.owned.close_and_drain(RawTask::shutdown);
+    }
+
     /// The last worker out drops every future still alive (P3).
     fn sweep_owned_tasks(&self) {
         self.owned.close_and_drain(RawTask::shutdown);

@@ -176,6 +176,7 @@ impl Runtime {
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Result<(), ShutdownTimedOut> {
         let shared = &self.handle.shared;
         shared.begin_shutdown();
+        shared.drop_idle_tasks();
         if pool::with_current_worker_pool(|pool| pool.is_some_and(|p| Arc::ptr_eq(p, shared))) {
             // Called from one of this runtime's own tasks: this worker cannot stop while we
             // wait here, so waiting would only ever time out. Detach the threads (dropping a
@@ -222,6 +223,7 @@ impl std::error::Error for ShutdownTimedOut {}
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.handle.shared.begin_shutdown();
+        self.handle.shared.drop_idle_tasks();
         // A runtime dropped on one of its own workers (inside one of its tasks) cannot join that
         // thread; it exits by itself once the task returns, and the last worker out sweeps.
         let me = std::thread::current().id();
@@ -233,6 +235,14 @@ impl Drop for Runtime {
         self.handle.shared.join_spares();
     }
 }
+
+// A panic caught around `block_on` (or anything else) leaves no broken invariant behind: task
+// panics are caught into their tasks, and every lock the runtime holds recovers from poisoning
+// (`unwrap_or_else(|e| e.into_inner())`), its state being consistent between statements.
+impl std::panic::UnwindSafe for Runtime {}
+impl std::panic::RefUnwindSafe for Runtime {}
+impl std::panic::UnwindSafe for Handle {}
+impl std::panic::RefUnwindSafe for Handle {}
 
 impl fmt::Debug for Runtime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

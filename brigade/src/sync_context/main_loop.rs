@@ -45,13 +45,27 @@ use crate::task::{
 
 std::thread_local! {
     /// The `MainLoop` living on this thread, if any.
-    static THIS_THREAD_LOOP: RefCell<Option<Arc<LoopShared>>> = const { RefCell::new(None) };
+    static THIS_THREAD_LOOP: RefCell<ThisThreadLoop> = const { RefCell::new(ThisThreadLoop(None)) };
+}
+
+/// The thread's slot for its loop. `MainLoop::drop` empties it; if it is still full when the
+/// thread exits, the `MainLoop` was leaked (`mem::forget`) and nobody will ever run it: the
+/// loop is closed then, so spawns through its handles fail at once (`is_closed` is true) and
+/// the tasks waiting on it end with `RuntimeShutdown` instead of never completing.
+struct ThisThreadLoop(Option<Arc<LoopShared>>);
+
+impl Drop for ThisThreadLoop {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.shut_down_on_this_thread();
+        }
+    }
 }
 
 /// The `MainLoop` of this thread, if it has one.
 pub(crate) fn loop_of_this_thread() -> Option<Arc<LoopShared>> {
     THIS_THREAD_LOOP
-        .try_with(|slot| slot.borrow().clone())
+        .try_with(|slot| slot.borrow().0.clone())
         .ok()
         .flatten()
 }
@@ -142,11 +156,11 @@ impl MainLoop {
         THIS_THREAD_LOOP.with(|slot| {
             let mut slot = slot.borrow_mut();
             assert!(
-                slot.is_none(),
+                slot.0.is_none(),
                 "this thread already has a MainLoop; a thread runs at most one (drop the first, \
                  or use its handle)"
             );
-            *slot = Some(shared.clone());
+            slot.0 = Some(shared.clone());
         });
         MainLoop {
             shared,
@@ -268,15 +282,8 @@ impl Default for MainLoop {
 
 impl Drop for MainLoop {
     fn drop(&mut self) {
-        let queued = self.shared.close();
-        // Every future still alive on the loop is dropped here, on its own thread.
-        self.shared.owned.close_and_drain(RawTask::shutdown);
-        // What was queued is complete by now, or a task from elsewhere that moved here: it
-        // cannot run where it asked to, so it ends.
-        for task in queued {
-            task.shutdown();
-        }
-        let _ = THIS_THREAD_LOOP.try_with(|slot| slot.borrow_mut().take());
+        self.shared.shut_down_on_this_thread();
+        let _ = THIS_THREAD_LOOP.try_with(|slot| slot.borrow_mut().0.take());
     }
 }
 
@@ -307,7 +314,8 @@ impl MainLoopHandle {
         self.shared.clone()
     }
 
-    /// Whether the loop has been dropped.
+    /// Whether the loop has been dropped, or its thread has exited with the loop leaked
+    /// (`mem::forget`): either way nothing will run what is spawned through this handle.
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }
@@ -449,6 +457,18 @@ impl LoopShared {
 
     pub(crate) fn thread_name(&self) -> String {
         self.thread.name().unwrap_or("<unnamed>").to_string()
+    }
+
+    /// Ends the loop, on its own thread (its `!Send` futures may only be dropped there): no
+    /// new work, every future still alive dropped.
+    fn shut_down_on_this_thread(&self) {
+        let queued = self.close();
+        self.owned.close_and_drain(RawTask::shutdown);
+        // What was queued is complete by now, or a task from elsewhere that moved here: it
+        // cannot run where it asked to, so it ends.
+        for task in queued {
+            task.shutdown();
+        }
     }
 
     /// Refuses new work; returns what was queued.
