@@ -11,6 +11,8 @@
 //!   the oldest waiter directly (see `waiters.rs`).
 //! - `get` returns within `acquire_timeout`: a connection, or [`Error::PoolTimedOut`] that says
 //!   the pool was exhausted, or the error of opening a new connection.
+//! - Each connection keeps its own statement cache ([`Client::prepare_cached`]) for its whole
+//!   life; discarding the connection discards the cache.
 //! - A broken connection is never lent: one whose connection task ended
 //!   ([`is_closed`](tokio_postgres::Client::is_closed)) is discarded on return and again on
 //!   checkout, and with `health_check(true)` each checkout first proves the connection with a
@@ -28,8 +30,9 @@ use std::time::Duration;
 use brigade::time::{timeout_at, Instant};
 use tokio_postgres::Config;
 
-use crate::socket::describe_targets;
-use crate::{connect, Client, Error};
+use crate::connect::connect_with_cache;
+use crate::hosts;
+use crate::{Client, Error, DEFAULT_STATEMENT_CACHE_CAPACITY};
 use waiters::{WaitForSlot, WaiterQueue};
 
 /// Default [`PoolBuilder::max_size`].
@@ -63,6 +66,7 @@ pub struct PoolBuilder {
     max_size: usize,
     acquire_timeout: Duration,
     health_check: bool,
+    statement_cache_capacity: usize,
 }
 
 /// A snapshot of a pool's counters, from [`Pool::status`].
@@ -96,6 +100,7 @@ struct Shared {
     max_size: usize,
     acquire_timeout: Duration,
     health_check: bool,
+    statement_cache_capacity: usize,
     state: Mutex<State>,
 }
 
@@ -118,13 +123,15 @@ enum Checkout {
 
 impl Pool {
     /// A builder with the defaults: [`DEFAULT_MAX_SIZE`] connections, [`DEFAULT_ACQUIRE_TIMEOUT`],
-    /// no health check beyond [`is_closed`](tokio_postgres::Client::is_closed).
+    /// no health check beyond [`is_closed`](tokio_postgres::Client::is_closed), a statement
+    /// cache of [`DEFAULT_STATEMENT_CACHE_CAPACITY`] per connection.
     pub fn builder(config: Config) -> PoolBuilder {
         PoolBuilder {
             config,
             max_size: DEFAULT_MAX_SIZE,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             health_check: false,
+            statement_cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
         }
     }
 
@@ -138,8 +145,15 @@ impl Pool {
     /// Borrows a connection: an idle one, a new one if the pool has room, or the next one
     /// returned — waiting at most the acquire timeout, then [`Error::PoolTimedOut`].
     pub async fn get(&self) -> Result<PooledClient, Error> {
+        self.get_with_timeout(self.shared.acquire_timeout).await
+    }
+
+    /// [`get`](Pool::get) with `acquire_timeout` in place of the pool's for this one call
+    /// (deadpool's `timeout_get`): a longer wait for a start-up task that opens the first
+    /// connections, a shorter one for a request that must answer fast.
+    pub async fn get_with_timeout(&self, acquire_timeout: Duration) -> Result<PooledClient, Error> {
         let started = Instant::now();
-        let deadline = started + self.shared.acquire_timeout;
+        let deadline = started + acquire_timeout;
         let slot = match self.shared.try_take(&self.shared) {
             Checkout::Now(slot) => slot,
             Checkout::Wait(waiting) => match timeout_at(deadline, waiting).await {
@@ -162,14 +176,15 @@ impl Pool {
             // Broken: thrown away, but its place stays ours for a fresh connection.
             lease.discard_client();
         }
-        match timeout_at(deadline, connect(&self.shared.config)).await {
+        let opening = connect_with_cache(&self.shared.config, self.shared.statement_cache_capacity);
+        match timeout_at(deadline, opening).await {
             Ok(Ok(client)) => {
                 self.shared.lock().opened_total += 1;
                 lease.client = Some(client);
                 Ok(PooledClient { lease })
             }
             Ok(Err(error)) => Err(error),
-            Err(_elapsed) => Err(self.shared.connect_timed_out()),
+            Err(_elapsed) => Err(self.shared.connect_timed_out(acquire_timeout)),
         }
     }
 
@@ -217,6 +232,14 @@ impl PoolBuilder {
         self
     }
 
+    /// How many prepared statements each connection keeps for
+    /// [`prepare_cached`](Client::prepare_cached) (default [`DEFAULT_STATEMENT_CACHE_CAPACITY`];
+    /// 0 turns caching off). The least recently used statement goes first.
+    pub fn statement_cache_capacity(mut self, capacity: usize) -> PoolBuilder {
+        self.statement_cache_capacity = capacity;
+        self
+    }
+
     /// Checks the settings and makes the pool. No connection is opened yet.
     pub fn build(self) -> Result<Pool, Error> {
         if self.max_size == 0 {
@@ -231,6 +254,7 @@ impl PoolBuilder {
                 max_size: self.max_size,
                 acquire_timeout: self.acquire_timeout,
                 health_check: self.health_check,
+                statement_cache_capacity: self.statement_cache_capacity,
                 state: Mutex::new(State {
                     idle: Vec::new(),
                     open: 0,
@@ -296,15 +320,14 @@ impl Shared {
         !self.health_check || client.check_connection().await.is_ok()
     }
 
-    fn connect_timed_out(&self) -> Error {
+    fn connect_timed_out(&self, acquire_timeout: Duration) -> Error {
         Error::Connect {
-            tried: describe_targets(&self.config),
+            tried: hosts::describe(&self.config),
             source: io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "opening a new pooled connection took longer than the pool's \
-                     acquire_timeout of {:?}",
-                    self.acquire_timeout
+                    "opening a new pooled connection took longer than the \
+                     acquire timeout of {acquire_timeout:?}"
                 ),
             ),
         }
