@@ -298,7 +298,9 @@ fn connect_timeout_moves_on_from_a_silent_host_to_a_live_one() {
     run(async move {
         let silent_port = silent.local_addr().unwrap().port();
         let mut config = hosts_on_ports(&[silent_port, server.port()]);
-        config.connect_timeout(Duration::from_secs(1));
+        // Long enough for the live server's startup on a loaded machine; the silent host
+        // costs the whole of it.
+        config.connect_timeout(Duration::from_secs(5));
         let client = brigade::time::timeout(Duration::from_secs(60), connect(&config))
             .await
             .expect("stuck on the silent host")
