@@ -51,8 +51,9 @@ pub struct Client {
     endpoint: Endpoint,
     /// Set by the connection task if the connection ended in an error.
     connection_error: Arc<Mutex<Option<String>>>,
-    /// Statements prepared on this connection; they die with it.
-    statements: StatementCache,
+    /// Statements prepared on this connection; they die with it. Boxed to keep
+    /// `Client` small: it moves through the pool's slots by value.
+    statements: Box<StatementCache>,
 }
 
 impl Client {
@@ -78,7 +79,7 @@ impl Client {
             canceller,
             endpoint,
             connection_error,
-            statements: StatementCache::new(cache_capacity),
+            statements: Box::new(StatementCache::new(cache_capacity)),
         }
     }
 
