@@ -39,7 +39,16 @@ where
     F: FnOnce(Db) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let Some(cluster) = TempCluster::for_test() else {
+    with_cluster_settings(&[], test);
+}
+
+/// [`with_cluster`] on a server started with extra settings (`-c name=value`).
+fn with_cluster_settings<F, Fut>(settings: &[(&str, &str)], test: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(cluster) = TempCluster::for_test_with(settings) else {
         return;
     };
     let db = Db {
@@ -278,7 +287,9 @@ fn pool_survives_timeouts_racing_returns_without_losing_a_place() {
     const MAX_SIZE: usize = 2;
     const TASKS: usize = 40;
     const ROUNDS: usize = 10;
-    with_cluster(|db| async move {
+    // Every new session waits 1 s after authenticating (post_auth_delay): opening a connection
+    // is as slow as on a loaded machine, far past the 15 ms timeout the storm is run under.
+    with_cluster_settings(&[("post_auth_delay", "1")], |db| async move {
         // A timeout so short that many waiters give up just as a connection comes back to them.
         let pool = Pool::builder(db.unix)
             .max_size(MAX_SIZE)
@@ -360,7 +371,9 @@ fn pool_returns_connections_on_drop_and_reuses_them() {
 #[test]
 fn pool_exhaustion_times_out_with_a_clear_error() {
     const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(200);
-    with_cluster(|db| async move {
+    // Sessions take 1 s to open (post_auth_delay), longer than ACQUIRE_TIMEOUT: the set-up must
+    // not depend on opening fast.
+    with_cluster_settings(&[("post_auth_delay", "1")], |db| async move {
         let pool = Pool::builder(db.tcp)
             .max_size(2)
             .acquire_timeout(ACQUIRE_TIMEOUT)
