@@ -19,6 +19,7 @@
 //!   round trip. A discarded connection's place is freed for a new one.
 //! - Connections are opened lazily, on demand; a failed open frees its place.
 
+mod builder;
 mod waiters;
 
 use std::fmt;
@@ -33,6 +34,7 @@ use tokio_postgres::Config;
 use crate::connect::connect_with_cache;
 use crate::hosts;
 use crate::{Client, Error, DEFAULT_STATEMENT_CACHE_CAPACITY};
+pub use builder::PoolBuilder;
 use waiters::{WaitForSlot, WaiterQueue};
 
 /// Default [`PoolBuilder::max_size`].
@@ -57,16 +59,6 @@ pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Clone)]
 pub struct Pool {
     shared: Arc<Shared>,
-}
-
-/// Settings of a [`Pool`], checked by [`build`](PoolBuilder::build).
-#[derive(Clone, Debug)]
-pub struct PoolBuilder {
-    config: Config,
-    max_size: usize,
-    acquire_timeout: Duration,
-    health_check: bool,
-    statement_cache_capacity: usize,
 }
 
 /// A snapshot of a pool's counters, from [`Pool::status`].
@@ -207,63 +199,6 @@ impl fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("status", &self.status())
             .finish()
-    }
-}
-
-impl PoolBuilder {
-    /// The most connections the pool keeps open at once (at least 1).
-    pub fn max_size(mut self, max_size: usize) -> PoolBuilder {
-        self.max_size = max_size;
-        self
-    }
-
-    /// How long [`Pool::get`] waits for a connection, including opening a new one, before it
-    /// gives up. Zero means "only if one is free right now".
-    pub fn acquire_timeout(mut self, timeout: Duration) -> PoolBuilder {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// Whether each checkout of an idle connection first checks it with a round trip to the
-    /// server (a protocol `Sync`). Costs a round trip per `get`; catches connections the server
-    /// closed while they sat idle before a query of yours does.
-    pub fn health_check(mut self, enabled: bool) -> PoolBuilder {
-        self.health_check = enabled;
-        self
-    }
-
-    /// How many prepared statements each connection keeps for
-    /// [`prepare_cached`](Client::prepare_cached) (default [`DEFAULT_STATEMENT_CACHE_CAPACITY`];
-    /// 0 turns caching off). The least recently used statement goes first.
-    pub fn statement_cache_capacity(mut self, capacity: usize) -> PoolBuilder {
-        self.statement_cache_capacity = capacity;
-        self
-    }
-
-    /// Checks the settings and makes the pool. No connection is opened yet.
-    pub fn build(self) -> Result<Pool, Error> {
-        if self.max_size == 0 {
-            return Err(Error::Config(
-                "a pool of max_size 0 could never lend a connection; use max_size(1) or more"
-                    .into(),
-            ));
-        }
-        Ok(Pool {
-            shared: Arc::new(Shared {
-                config: self.config,
-                max_size: self.max_size,
-                acquire_timeout: self.acquire_timeout,
-                health_check: self.health_check,
-                statement_cache_capacity: self.statement_cache_capacity,
-                state: Mutex::new(State {
-                    idle: Vec::new(),
-                    open: 0,
-                    waiters: WaiterQueue::default(),
-                    opened_total: 0,
-                    discarded_total: 0,
-                }),
-            }),
-        })
     }
 }
 
