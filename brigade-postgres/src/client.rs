@@ -1,4 +1,4 @@
-//! `connect` and `Client`: one connection to PostgreSQL, its protocol driver running as a
+//! `Client`: one connection to PostgreSQL, its protocol driver running as a
 //! brigade task — seed section 13B (EF Core's `DbContext` opening its connection).
 //!
 //! tokio-postgres splits a connection in two: the `Client`, which sends requests, and the
@@ -20,52 +20,14 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 
 use brigade::cancel::CancellationToken;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Config, NoTls, Row, ToStatement};
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Connection, Row, Statement, ToStatement};
 
 use crate::cancel::QueryCanceller;
-use crate::socket::{dial_first, Endpoint};
+use crate::socket::{Endpoint, Socket};
+use crate::statement_cache::StatementCache;
 use crate::Error;
-
-/// Opens a connection to PostgreSQL over a brigade socket: TCP for a host name or IP address,
-/// a Unix domain socket for a host that is a directory path.
-///
-/// The hosts of `config` are tried in order (each bounded by `connect_timeout` if set); the
-/// first that answers is used. TLS is not wired in yet: connections are plain (`NoTls`), so
-/// `sslmode=require` fails with tokio-postgres's error.
-///
-/// ```no_run
-/// # brigade::block_on(async {
-/// let mut config = brigade_postgres::Config::new();
-/// config.host("127.0.0.1").port(5432).user("postgres").dbname("postgres");
-/// let client = brigade_postgres::connect(&config).await?;
-/// let row = client.query_one("SELECT 1 + 1", &[]).await?; // tokio-postgres's API
-/// assert_eq!(row.get::<_, i32>(0), 2);
-/// # Ok::<(), brigade_postgres::Error>(())
-/// # });
-/// ```
-pub async fn connect(config: &Config) -> Result<Client, Error> {
-    let (socket, endpoint) = dial_first(config).await?;
-    let (client, connection) = config.connect_raw(socket, NoTls).await?;
-
-    let connection_error = Arc::new(Mutex::new(None));
-    let report_to = Arc::clone(&connection_error);
-    brigade::spawn_named(format!("postgres connection to {endpoint}"), async move {
-        // Keep the cause: queries on a broken connection only say "connection closed".
-        if let Err(error) = connection.await {
-            *report_to.lock().unwrap_or_else(|e| e.into_inner()) = Some(describe(&error));
-        }
-    })
-    .detach();
-
-    let canceller = QueryCanceller::new(client.cancel_token(), endpoint.clone());
-    Ok(Client {
-        inner: client,
-        canceller,
-        endpoint,
-        connection_error,
-    })
-}
 
 /// `error` with its causes: tokio-postgres's own text for a server error is just "db error",
 /// the server's message is in the source.
@@ -80,16 +42,85 @@ fn describe(error: &dyn std::error::Error) -> String {
 }
 
 /// A connection to PostgreSQL: tokio-postgres's [`Client`](tokio_postgres::Client) (it derefs
-/// to it) plus cancellation by [`CancellationToken`].
+/// to it) plus cancellation by [`CancellationToken`] and a statement cache
+/// ([`prepare_cached`](Client::prepare_cached)). Made by [`connect`](crate::connect) or lent by
+/// a [`Pool`](crate::Pool).
 pub struct Client {
     inner: tokio_postgres::Client,
     canceller: QueryCanceller,
     endpoint: Endpoint,
     /// Set by the connection task if the connection ended in an error.
     connection_error: Arc<Mutex<Option<String>>>,
+    /// Statements prepared on this connection; they die with it. Boxed to keep
+    /// `Client` small: it moves through the pool's slots by value.
+    statements: Box<StatementCache>,
 }
 
 impl Client {
+    /// Spawns `connection` (the protocol driver) as a brigade task and wraps `client`.
+    pub(crate) fn start(
+        client: tokio_postgres::Client,
+        connection: Connection<Socket, NoTlsStream>,
+        endpoint: Endpoint,
+        cache_capacity: usize,
+    ) -> Client {
+        let connection_error = Arc::new(Mutex::new(None));
+        let report_to = Arc::clone(&connection_error);
+        brigade::spawn_named(format!("postgres connection to {endpoint}"), async move {
+            // Keep the cause: queries on a broken connection only say "connection closed".
+            if let Err(error) = connection.await {
+                *report_to.lock().unwrap_or_else(|e| e.into_inner()) = Some(describe(&error));
+            }
+        })
+        .detach();
+        let canceller = QueryCanceller::new(client.cancel_token(), endpoint.clone());
+        Client {
+            inner: client,
+            canceller,
+            endpoint,
+            connection_error,
+            statements: Box::new(StatementCache::new(cache_capacity)),
+        }
+    }
+
+    /// Prepares `sql` once per connection: the first call prepares it on the server and keeps
+    /// the [`Statement`]; later calls with the same text return the kept one without a round
+    /// trip (deadpool-postgres's `prepare_cached`). The cache lives as long as this connection
+    /// — across checkouts from a [`Pool`](crate::Pool) — and goes when the connection is closed
+    /// or discarded. See [`StatementCache`] for its size limit.
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: &brigade_postgres::Pool) -> Result<(), brigade_postgres::Error> {
+    /// let db = pool.get().await?;
+    /// let by_id = db.prepare_cached("SELECT item FROM orders WHERE id = $1").await?;
+    /// let row = db.query_one(&by_id, &[&7]).await?; // no Parse on the next checkout either
+    /// # Ok(()) }
+    /// ```
+    pub async fn prepare_cached(&self, sql: &str) -> Result<Statement, Error> {
+        self.prepare_typed_cached(sql, &[]).await
+    }
+
+    /// [`prepare_cached`](Client::prepare_cached) with parameter types given (as
+    /// [`prepare_typed`](tokio_postgres::Client::prepare_typed)); cached per text *and* types.
+    pub async fn prepare_typed_cached(
+        &self,
+        sql: &str,
+        types: &[Type],
+    ) -> Result<Statement, Error> {
+        if let Some(statement) = self.statements.lookup(sql, types) {
+            return Ok(statement);
+        }
+        let statement = self.inner.prepare_typed(sql, types).await?;
+        self.statements.insert(sql, types, statement.clone());
+        Ok(statement)
+    }
+
+    /// This connection's statement cache: its size, counters, and `clear` (after DDL that
+    /// changes a cached statement's result columns, say).
+    pub fn statement_cache(&self) -> &StatementCache {
+        &self.statements
+    }
+
     /// The endpoint this connection reached (a TCP address or a socket path).
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint

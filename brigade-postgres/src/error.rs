@@ -17,11 +17,13 @@ use brigade::cancel::Cancelled;
 pub enum Error {
     /// The configuration cannot be used: no host, a pool of size 0, ... The text says what to set.
     Config(String),
-    /// No server could be reached at any of the configured hosts.
+    /// No server could be reached at any of the configured hosts, or none that matched
+    /// `target_session_attrs`.
     Connect {
         /// Where we tried, in order (`127.0.0.1:5432`, `/var/run/postgresql/.s.PGSQL.5432`, ...).
         tried: Vec<String>,
-        /// The error of the last attempt.
+        /// Why: the error of the one attempt, or — when several were made — an error of the
+        /// last attempt's kind whose message gives each place's reason.
         source: io::Error,
     },
     /// The server or the protocol reported an error (a failed query, authentication, a closed
@@ -69,12 +71,18 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config(message) => write!(f, "brigade-postgres: bad configuration: {message}"),
-            Error::Connect { tried, source } => write!(
-                f,
-                "brigade-postgres: could not connect to PostgreSQL (tried {}): {source}; \
-                 is the server running and listening there?",
-                tried.join(", ")
-            ),
+            Error::Connect { tried, source } => {
+                write!(
+                    f,
+                    "brigade-postgres: could not connect to PostgreSQL (tried {}): {source}",
+                    tried.join(", ")
+                )?;
+                // A server that answered but did not suit (target_session_attrs) is running.
+                if source.kind() != io::ErrorKind::PermissionDenied {
+                    write!(f, "; is the server running and listening there?")?;
+                }
+                Ok(())
+            }
             // tokio-postgres says only "db error" for a server error; show the server's words.
             Error::Postgres(error) => match error.as_db_error() {
                 Some(server_said) => write!(f, "{error}: {server_said}"),

@@ -39,6 +39,8 @@
 //! |---|---|
 //! | `new NpgsqlConnection(...).OpenAsync()` | [`connect`] → [`Client`], which derefs to [`tokio_postgres::Client`]: its whole query API |
 //! | connection pooling (`Max Pool Size`, `Timeout`) | [`Pool`] (`max_size`, `acquire_timeout`), [`PooledClient`] returned on drop |
+//! | connection string keywords (`Host=a,b`, `Target Session Attributes`, `Keepalive`, `Timeout`, `Load Balance Hosts`) | every parameter of [`Config`], honoured by [`connect`] (see its table) |
+//! | `Max Auto Prepare` (automatic preparation) | [`Client::prepare_cached`], a per-connection [`StatementCache`] |
 //! | `ExecuteReaderAsync(cancellationToken)` | [`Client::query_with_cancellation`], [`Client::run_cancellable`], [`QueryCanceller`] |
 //! | `OperationCanceledException` | [`Error::Cancelled`] |
 //!
@@ -56,7 +58,8 @@
 //!
 //! ## Limits
 //!
-//! - Connections are plain (`NoTls`); TLS is not wired in yet.
+//! - Connections are plain (`NoTls`); TLS is not wired in yet, so `sslmode=require` and
+//!   `channel_binding=require` are refused with [`Error::Config`].
 //! - Server notices and `LISTEN`/`NOTIFY` notifications are dropped by the connection task.
 //!
 //! ## Testing
@@ -67,19 +70,25 @@
 
 mod cancel;
 mod client;
+mod connect;
 mod error;
+mod hosts;
 mod pool;
 mod socket;
+mod statement_cache;
+mod tcp_socket;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use cancel::{QueryCanceller, CANCEL_GRACE};
-pub use client::{connect, Client};
+pub use client::Client;
+pub use connect::connect;
 pub use error::Error;
 pub use pool::{
     Pool, PoolBuilder, PoolStatus, PooledClient, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_SIZE,
 };
 pub use socket::{Endpoint, Socket};
+pub use statement_cache::{StatementCache, StatementCacheStats, DEFAULT_STATEMENT_CACHE_CAPACITY};
 /// tokio-postgres itself, for its types (`Row`, `types::ToSql`, `Transaction`, `error::SqlState`, ...).
 pub use tokio_postgres;
 pub use tokio_postgres::{Config, Row};

@@ -49,6 +49,8 @@ pub struct TempCluster {
     root: PathBuf,
     port: u16,
     run_as_postgres: bool,
+    /// Extra server settings (`-c name=value`), checked to need no quoting.
+    settings: Vec<(String, String)>,
 }
 
 /// Why a throwaway cluster could not be started.
@@ -80,6 +82,33 @@ impl std::error::Error for TempClusterError {}
 impl TempCluster {
     /// Creates and starts a fresh cluster. Takes about a second (mostly `initdb`).
     pub fn start() -> Result<TempCluster, TempClusterError> {
+        TempCluster::start_with(&[])
+    }
+
+    /// [`start`](TempCluster::start) with extra server settings, each passed as
+    /// `-c name=value` — `&[("default_transaction_read_only", "on")]` makes a server that
+    /// refuses writes, as a read replica would. Names and values are limited to letters,
+    /// digits, `_`, `.` and `-` (they go through `pg_ctl -o` unquoted).
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<TempCluster, TempClusterError> {
+        let plain = |text: &str| {
+            !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        };
+        if let Some((name, value)) = settings
+            .iter()
+            .find(|(name, value)| !plain(name) || !plain(value))
+        {
+            return Err(TempClusterError::Failed(format!(
+                "the server setting {name:?} = {value:?} needs quoting; use only letters, \
+                 digits, '_', '.' and '-'"
+            )));
+        }
+        let settings = settings
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
         let bin_dir = find_bin_dir().ok_or(TempClusterError::NotInstalled)?;
         let run_as_postgres = is_root();
         let root = make_temp_dir(run_as_postgres).map_err(|error| {
@@ -91,6 +120,7 @@ impl TempCluster {
             root,
             port: 0,
             run_as_postgres,
+            settings,
         };
         cluster.initdb()?;
         let mut last_error = None;
@@ -113,7 +143,16 @@ impl TempCluster {
     /// When the cluster cannot start — with the message saying how to install PostgreSQL if
     /// that is the reason.
     pub fn for_test() -> Option<TempCluster> {
-        match TempCluster::start() {
+        TempCluster::for_test_with(&[])
+    }
+
+    /// [`for_test`](TempCluster::for_test) with extra server settings, as
+    /// [`start_with`](TempCluster::start_with).
+    ///
+    /// # Panics
+    /// As [`for_test`](TempCluster::for_test).
+    pub fn for_test_with(settings: &[(&str, &str)]) -> Option<TempCluster> {
+        match TempCluster::start_with(settings) {
             Ok(cluster) => Some(cluster),
             Err(TempClusterError::NotInstalled)
                 if env::var_os(SKIP_ENV).is_some_and(|v| v == "1") =>
@@ -190,11 +229,14 @@ impl TempCluster {
             )));
         };
         // Loopback only; durability off, since the data is thrown away.
-        let server_options = format!(
+        let mut server_options = format!(
             "-p {port} -k '{root}' -c listen_addresses=127.0.0.1 -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off",
             port = self.port
         );
+        for (name, value) in &self.settings {
+            server_options.push_str(&format!(" -c {name}={value}"));
+        }
         let data_dir = self.data_dir();
         let log = self.root.join("server.log");
         let started = self.run(

@@ -3,6 +3,12 @@
 //! Each test starts its own cluster (`TempCluster`, about a second) so tests cannot disturb
 //! each other — one terminates backends, another exhausts a pool. PostgreSQL must be installed
 //! (`apt-get install postgresql`); `BRIGADE_SKIP_POSTGRES=1` skips instead of failing.
+//!
+//! Timing: these tests run on loaded 2-core CI machines next to other test binaries starting
+//! clusters. Set-up (opening connections, waiting for the server to notice something) gets
+//! [`SETUP_LIMIT`]; a short timeout under test is only ever applied to the step it tests, never
+//! to opening a connection; and a cancel is sent once the statement is seen running, not after
+//! a guessed delay.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +18,9 @@ use std::time::{Duration, Instant};
 use brigade::cancel::CancellationTokenSource;
 use brigade_postgres::testing::TempCluster;
 use brigade_postgres::{connect, Client, Config, Endpoint, Error, Pool};
+
+mod common;
+use common::SETUP_LIMIT;
 
 /// Worker threads of every test runtime: few, so 50 tasks really share them.
 const WORKERS: usize = 2;
@@ -30,7 +39,16 @@ where
     F: FnOnce(Db) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let Some(cluster) = TempCluster::for_test() else {
+    with_cluster_settings(&[], test);
+}
+
+/// [`with_cluster`] on a server started with extra settings (`-c name=value`).
+fn with_cluster_settings<F, Fut>(settings: &[(&str, &str)], test: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(cluster) = TempCluster::for_test_with(settings) else {
         return;
     };
     let db = Db {
@@ -185,12 +203,17 @@ fn i4_pool_serves_50_tasks_on_2_workers() {
             .acquire_timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        pool.get()
-            .await
-            .unwrap()
+        // Open every connection first: how many tasks overlap should not hinge on how fast
+        // a loaded machine forks backends.
+        let mut warm = Vec::new();
+        for _ in 0..MAX_SIZE {
+            warm.push(pool.get_with_timeout(SETUP_LIMIT).await.unwrap());
+        }
+        warm[0]
             .batch_execute("CREATE TABLE served (task int, n int)")
             .await
             .unwrap();
+        drop(warm);
 
         let holding = Arc::new(AtomicUsize::new(0));
         let most_held = Arc::new(AtomicUsize::new(0));
@@ -264,15 +287,21 @@ fn pool_survives_timeouts_racing_returns_without_losing_a_place() {
     const MAX_SIZE: usize = 2;
     const TASKS: usize = 40;
     const ROUNDS: usize = 10;
-    with_cluster(|db| async move {
+    // Every new session waits 1 s after authenticating (post_auth_delay): opening a connection
+    // is as slow as on a loaded machine, far past the 15 ms timeout the storm is run under.
+    with_cluster_settings(&[("post_auth_delay", "1")], |db| async move {
         // A timeout so short that many waiters give up just as a connection comes back to them.
         let pool = Pool::builder(db.unix)
             .max_size(MAX_SIZE)
             .acquire_timeout(Duration::from_millis(15))
             .build()
             .unwrap();
-        // Open both connections first: a fresh one takes longer than 15 ms (a server fork).
-        let warm = (pool.get().await.unwrap(), pool.get().await.unwrap());
+        // Open both connections first, under a set-up limit: a fresh one (a server fork) can
+        // take far longer than 15 ms on a loaded machine, and opening is not what is tested.
+        let warm = (
+            pool.get_with_timeout(SETUP_LIMIT).await.unwrap(),
+            pool.get_with_timeout(SETUP_LIMIT).await.unwrap(),
+        );
         drop(warm);
         let tasks = (0..TASKS).map(|_| {
             let pool = pool.clone();
@@ -318,7 +347,11 @@ fn pool_survives_timeouts_racing_returns_without_losing_a_place() {
 #[test]
 fn pool_returns_connections_on_drop_and_reuses_them() {
     with_cluster(|db| async move {
-        let pool = Pool::builder(db.unix).max_size(2).build().unwrap();
+        let pool = Pool::builder(db.unix)
+            .max_size(2)
+            .acquire_timeout(SETUP_LIMIT)
+            .build()
+            .unwrap();
         let first = pool.get().await.unwrap();
         let pid = backend_pid(&first).await;
         assert_eq!((pool.status().open, pool.status().idle), (1, 0));
@@ -338,14 +371,17 @@ fn pool_returns_connections_on_drop_and_reuses_them() {
 #[test]
 fn pool_exhaustion_times_out_with_a_clear_error() {
     const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(200);
-    with_cluster(|db| async move {
+    // Sessions take 1 s to open (post_auth_delay), longer than ACQUIRE_TIMEOUT: the set-up must
+    // not depend on opening fast.
+    with_cluster_settings(&[("post_auth_delay", "1")], |db| async move {
         let pool = Pool::builder(db.tcp)
             .max_size(2)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .build()
             .unwrap();
-        let first = pool.get().await.unwrap();
-        let _second = pool.get().await.unwrap();
+        // Opening connections is set-up, not what is tested: a longer limit for it.
+        let first = pool.get_with_timeout(SETUP_LIMIT).await.unwrap();
+        let _second = pool.get_with_timeout(SETUP_LIMIT).await.unwrap();
 
         let started = Instant::now();
         let error = pool.get().await.unwrap_err();
@@ -356,7 +392,7 @@ fn pool_exhaustion_times_out_with_a_clear_error() {
         );
         assert!(waited >= ACQUIRE_TIMEOUT, "gave up early, after {waited:?}");
         assert!(
-            waited < Duration::from_secs(5),
+            waited < Duration::from_secs(20),
             "gave up late, after {waited:?}"
         );
         let message = error.to_string();
@@ -395,7 +431,7 @@ fn pool_hands_a_returned_connection_to_the_waiting_caller() {
             let client = waiter_pool.get().await.unwrap();
             backend_pid(&client).await
         });
-        assert!(eventually(Duration::from_secs(5), || pool.status().waiting == 1).await);
+        assert!(eventually(SETUP_LIMIT, || pool.status().waiting == 1).await);
         drop(holder);
         assert_eq!(waiter.await, pid, "the waiter got the returned connection");
         assert_eq!(pool.status().opened_total, 1);
@@ -405,19 +441,23 @@ fn pool_hands_a_returned_connection_to_the_waiting_caller() {
 #[test]
 fn pool_discards_a_connection_whose_backend_was_terminated() {
     with_cluster(|db| async move {
-        let pool = Pool::builder(db.tcp.clone()).max_size(1).build().unwrap();
+        let pool = Pool::builder(db.tcp.clone())
+            .max_size(1)
+            .acquire_timeout(SETUP_LIMIT)
+            .build()
+            .unwrap();
         let victim = pool.get().await.unwrap();
         let victim_pid = backend_pid(&victim).await;
 
         let admin = connect(&db.tcp).await.unwrap();
         let terminated: bool = admin
-            .query_one("SELECT pg_terminate_backend($1, 5000)", &[&victim_pid])
+            .query_one("SELECT pg_terminate_backend($1, 30000)", &[&victim_pid])
             .await
             .unwrap()
             .get(0);
         assert!(terminated);
         assert!(
-            eventually(Duration::from_secs(5), || victim.is_closed()).await,
+            eventually(SETUP_LIMIT, || victim.is_closed()).await,
             "the client never noticed its backend was terminated"
         );
         let cause = victim
@@ -447,6 +487,7 @@ fn pool_health_check_replaces_a_connection_broken_while_idle() {
         let pool = Pool::builder(db.tcp.clone())
             .max_size(1)
             .health_check(true)
+            .acquire_timeout(SETUP_LIMIT)
             .build()
             .unwrap();
         let client = pool.get().await.unwrap();
@@ -455,7 +496,7 @@ fn pool_health_check_replaces_a_connection_broken_while_idle() {
 
         let admin = connect(&db.tcp).await.unwrap();
         admin
-            .execute("SELECT pg_terminate_backend($1, 5000)", &[&old_pid])
+            .execute("SELECT pg_terminate_backend($1, 30000)", &[&old_pid])
             .await
             .unwrap();
         // At once, whether or not the idle client has noticed yet: the check catches it.
@@ -467,7 +508,9 @@ fn pool_health_check_replaces_a_connection_broken_while_idle() {
 
 #[test]
 fn k9_cancel_token_stops_a_running_query_on_the_server() {
-    const CANCEL_AFTER: Duration = Duration::from_millis(100);
+    // Long enough that the server is running the statement when the cancel arrives, even on a
+    // loaded machine: a cancel that lands before the statement starts is ignored by the server.
+    const CANCEL_AFTER: Duration = Duration::from_secs(1);
     with_cluster(|db| async move {
         let client = connect(&db.tcp).await.unwrap();
         let pid = backend_pid(&client).await;
@@ -489,25 +532,16 @@ fn k9_cancel_token_stops_a_running_query_on_the_server() {
             "returned before the token fired: {took:?}"
         );
         assert!(
-            took < Duration::from_secs(10),
+            took < Duration::from_secs(20),
             "a 30 s query took {took:?} to cancel"
         );
 
         // The server really stopped it: no backend is sleeping any more (polled briefly: the
         // error reaches us a moment before the backend reports itself idle).
         let admin = connect(&db.tcp).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + SETUP_LIMIT;
         loop {
-            let sleeping: i64 = admin
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity \
-                     WHERE pid = $1 AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
-                    &[&pid],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            if sleeping == 0 {
+            if !backend_sleeps(&admin, pid).await {
                 break;
             }
             assert!(
@@ -520,8 +554,8 @@ fn k9_cancel_token_stops_a_running_query_on_the_server() {
         let one: i32 = client.query_one("SELECT 1", &[]).await.unwrap().get(0);
         assert_eq!(one, 1);
         assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
+            started.elapsed() < Duration::from_secs(20),
+            "the connection waited for the 30 s sleep: {:?}",
             started.elapsed()
         );
 
@@ -562,22 +596,32 @@ fn k9_an_already_cancelled_token_never_sends_the_query() {
 #[test]
 fn k9_cancel_inside_a_pooled_transaction_leaves_the_connection_usable() {
     with_cluster(|db| async move {
-        let pool = Pool::builder(db.unix).max_size(1).build().unwrap();
+        let pool = Pool::builder(db.unix)
+            .max_size(1)
+            .acquire_timeout(SETUP_LIMIT)
+            .build()
+            .unwrap();
         let mut client = pool.get().await.unwrap();
         client
             .batch_execute("CREATE TABLE t (x int)")
             .await
             .unwrap();
+        let pid = backend_pid(&client).await;
 
-        let source = CancellationTokenSource::with_timeout(Duration::from_millis(100));
+        // Cancelled once the sleep is seen running: a cancel request that arrives between the
+        // two statements is ignored by the server (nothing runs), as a timed one could be.
+        let source = CancellationTokenSource::new();
+        let token = source.token();
+        let trigger = cancel_when_sleeping(db.tcp.clone(), pid, source);
         let canceller = client.canceller();
         let transaction = client.transaction().await.unwrap();
         let work = async {
             transaction.execute("INSERT INTO t VALUES (1)", &[]).await?;
             transaction.execute("SELECT pg_sleep(30)", &[]).await
         };
-        let error = canceller.run(&source.token(), work).await.unwrap_err();
+        let error = canceller.run(&token, work).await.unwrap_err();
         assert!(matches!(error, Error::Cancelled(_)), "{error:?}");
+        trigger.await;
         drop(transaction); // rolls back the aborted transaction
         drop(client); // back to the pool, healthy
 
@@ -594,6 +638,40 @@ fn k9_cancel_inside_a_pooled_transaction_leaves_the_connection_usable() {
             "the same connection was reused"
         );
     });
+}
+
+/// Whether backend `pid` is running a `pg_sleep` statement now.
+async fn backend_sleeps(admin: &Client, pid: i32) -> bool {
+    let sleeping: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE pid = $1 AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
+            &[&pid],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    sleeping > 0
+}
+
+/// Cancels `source` once backend `pid` is seen in `pg_sleep` (polled over its own connection).
+fn cancel_when_sleeping(
+    admin: Config,
+    pid: i32,
+    source: CancellationTokenSource,
+) -> impl Future<Output = ()> {
+    brigade::spawn(async move {
+        let admin = connect(&admin).await.unwrap();
+        let deadline = Instant::now() + SETUP_LIMIT;
+        while !backend_sleeps(&admin, pid).await {
+            assert!(
+                Instant::now() < deadline,
+                "backend {pid} never started pg_sleep"
+            );
+            brigade::time::sleep(Duration::from_millis(10)).await;
+        }
+        source.cancel();
+    })
 }
 
 // Errors that need no server.

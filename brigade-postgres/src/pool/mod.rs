@@ -11,12 +11,15 @@
 //!   the oldest waiter directly (see `waiters.rs`).
 //! - `get` returns within `acquire_timeout`: a connection, or [`Error::PoolTimedOut`] that says
 //!   the pool was exhausted, or the error of opening a new connection.
+//! - Each connection keeps its own statement cache ([`Client::prepare_cached`]) for its whole
+//!   life; discarding the connection discards the cache.
 //! - A broken connection is never lent: one whose connection task ended
 //!   ([`is_closed`](tokio_postgres::Client::is_closed)) is discarded on return and again on
 //!   checkout, and with `health_check(true)` each checkout first proves the connection with a
 //!   round trip. A discarded connection's place is freed for a new one.
 //! - Connections are opened lazily, on demand; a failed open frees its place.
 
+mod builder;
 mod waiters;
 
 use std::fmt;
@@ -28,8 +31,10 @@ use std::time::Duration;
 use brigade::time::{timeout_at, Instant};
 use tokio_postgres::Config;
 
-use crate::socket::describe_targets;
-use crate::{connect, Client, Error};
+use crate::connect::connect_with_cache;
+use crate::hosts;
+use crate::{Client, Error, DEFAULT_STATEMENT_CACHE_CAPACITY};
+pub use builder::PoolBuilder;
 use waiters::{WaitForSlot, WaiterQueue};
 
 /// Default [`PoolBuilder::max_size`].
@@ -54,15 +59,6 @@ pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Clone)]
 pub struct Pool {
     shared: Arc<Shared>,
-}
-
-/// Settings of a [`Pool`], checked by [`build`](PoolBuilder::build).
-#[derive(Clone, Debug)]
-pub struct PoolBuilder {
-    config: Config,
-    max_size: usize,
-    acquire_timeout: Duration,
-    health_check: bool,
 }
 
 /// A snapshot of a pool's counters, from [`Pool::status`].
@@ -96,6 +92,7 @@ struct Shared {
     max_size: usize,
     acquire_timeout: Duration,
     health_check: bool,
+    statement_cache_capacity: usize,
     state: Mutex<State>,
 }
 
@@ -118,13 +115,15 @@ enum Checkout {
 
 impl Pool {
     /// A builder with the defaults: [`DEFAULT_MAX_SIZE`] connections, [`DEFAULT_ACQUIRE_TIMEOUT`],
-    /// no health check beyond [`is_closed`](tokio_postgres::Client::is_closed).
+    /// no health check beyond [`is_closed`](tokio_postgres::Client::is_closed), a statement
+    /// cache of [`DEFAULT_STATEMENT_CACHE_CAPACITY`] per connection.
     pub fn builder(config: Config) -> PoolBuilder {
         PoolBuilder {
             config,
             max_size: DEFAULT_MAX_SIZE,
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             health_check: false,
+            statement_cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
         }
     }
 
@@ -138,8 +137,15 @@ impl Pool {
     /// Borrows a connection: an idle one, a new one if the pool has room, or the next one
     /// returned — waiting at most the acquire timeout, then [`Error::PoolTimedOut`].
     pub async fn get(&self) -> Result<PooledClient, Error> {
+        self.get_with_timeout(self.shared.acquire_timeout).await
+    }
+
+    /// [`get`](Pool::get) with `acquire_timeout` in place of the pool's for this one call
+    /// (deadpool's `timeout_get`): a longer wait for a start-up task that opens the first
+    /// connections, a shorter one for a request that must answer fast.
+    pub async fn get_with_timeout(&self, acquire_timeout: Duration) -> Result<PooledClient, Error> {
         let started = Instant::now();
-        let deadline = started + self.shared.acquire_timeout;
+        let deadline = started + acquire_timeout;
         let slot = match self.shared.try_take(&self.shared) {
             Checkout::Now(slot) => slot,
             Checkout::Wait(waiting) => match timeout_at(deadline, waiting).await {
@@ -162,14 +168,15 @@ impl Pool {
             // Broken: thrown away, but its place stays ours for a fresh connection.
             lease.discard_client();
         }
-        match timeout_at(deadline, connect(&self.shared.config)).await {
+        let opening = connect_with_cache(&self.shared.config, self.shared.statement_cache_capacity);
+        match timeout_at(deadline, opening).await {
             Ok(Ok(client)) => {
                 self.shared.lock().opened_total += 1;
                 lease.client = Some(client);
                 Ok(PooledClient { lease })
             }
             Ok(Err(error)) => Err(error),
-            Err(_elapsed) => Err(self.shared.connect_timed_out()),
+            Err(_elapsed) => Err(self.shared.connect_timed_out(acquire_timeout)),
         }
     }
 
@@ -192,54 +199,6 @@ impl fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("status", &self.status())
             .finish()
-    }
-}
-
-impl PoolBuilder {
-    /// The most connections the pool keeps open at once (at least 1).
-    pub fn max_size(mut self, max_size: usize) -> PoolBuilder {
-        self.max_size = max_size;
-        self
-    }
-
-    /// How long [`Pool::get`] waits for a connection, including opening a new one, before it
-    /// gives up. Zero means "only if one is free right now".
-    pub fn acquire_timeout(mut self, timeout: Duration) -> PoolBuilder {
-        self.acquire_timeout = timeout;
-        self
-    }
-
-    /// Whether each checkout of an idle connection first checks it with a round trip to the
-    /// server (a protocol `Sync`). Costs a round trip per `get`; catches connections the server
-    /// closed while they sat idle before a query of yours does.
-    pub fn health_check(mut self, enabled: bool) -> PoolBuilder {
-        self.health_check = enabled;
-        self
-    }
-
-    /// Checks the settings and makes the pool. No connection is opened yet.
-    pub fn build(self) -> Result<Pool, Error> {
-        if self.max_size == 0 {
-            return Err(Error::Config(
-                "a pool of max_size 0 could never lend a connection; use max_size(1) or more"
-                    .into(),
-            ));
-        }
-        Ok(Pool {
-            shared: Arc::new(Shared {
-                config: self.config,
-                max_size: self.max_size,
-                acquire_timeout: self.acquire_timeout,
-                health_check: self.health_check,
-                state: Mutex::new(State {
-                    idle: Vec::new(),
-                    open: 0,
-                    waiters: WaiterQueue::default(),
-                    opened_total: 0,
-                    discarded_total: 0,
-                }),
-            }),
-        })
     }
 }
 
@@ -296,15 +255,14 @@ impl Shared {
         !self.health_check || client.check_connection().await.is_ok()
     }
 
-    fn connect_timed_out(&self) -> Error {
+    fn connect_timed_out(&self, acquire_timeout: Duration) -> Error {
         Error::Connect {
-            tried: describe_targets(&self.config),
+            tried: hosts::describe(&self.config),
             source: io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "opening a new pooled connection took longer than the pool's \
-                     acquire_timeout of {:?}",
-                    self.acquire_timeout
+                    "opening a new pooled connection took longer than the \
+                     acquire timeout of {acquire_timeout:?}"
                 ),
             ),
         }
