@@ -84,7 +84,7 @@ pub mod server;
 
 pub use client::{Client, ClientBuilder, RequestBuilder, Response, ResponseBody};
 pub use error::Error;
-pub use server::{serve, PeerAddr, Server};
+pub use server::{serve, BodyError, Incoming, MinDataRate, PeerAddr, Server};
 
 /// The bytes type of bodies (from the `bytes` crate).
 pub use bytes::Bytes;
@@ -92,8 +92,6 @@ pub use bytes::Bytes;
 pub use http_body_util::BodyExt;
 /// A body that is one buffer, sent at once: what handlers usually answer with.
 pub use http_body_util::Full;
-/// A request body as the server receives it.
-pub use hyper::body::Incoming;
 /// Makes a hyper `Service` from an `async fn(Request<Incoming>) -> Result<Response<_>, _>`.
 pub use hyper::service::service_fn;
 
