@@ -45,9 +45,30 @@ pub enum Error {
     },
     /// The request's cancellation token was cancelled; the request was dropped.
     Cancelled(Cancelled),
-    /// The HTTP exchange failed: the connection closed mid-response, the server's reply was
-    /// not valid HTTP, and the like.
+    /// The connection to the server closed or failed under the request: the server closed it
+    /// (an idle timeout, a restart, a `GOAWAY`), or the network broke it. Nothing was
+    /// cancelled. A request that was never sent is retried on a new connection first (a few
+    /// times); this error means it was not sent after those retries (`sent: false`), or it
+    /// may have reached the server (`sent: true`), when resending could repeat its effect.
+    ConnectionClosed {
+        /// `host:port` of the connection.
+        authority: String,
+        /// Whether the request may have reached the server.
+        sent: bool,
+        /// What hyper reported.
+        source: hyper::Error,
+    },
+    /// The HTTP exchange failed: the server's reply was not valid HTTP, a stream was reset,
+    /// and the like.
     Http(hyper::Error),
+    /// A body read with [`Response::bytes`](crate::Response::bytes) (or `text`, `json`) is
+    /// larger than the client's cap on buffered bodies. Raise the cap with
+    /// [`ClientBuilder::max_buffered_body`](crate::ClientBuilder::max_buffered_body), or read
+    /// the body in pieces with [`Response::chunk`](crate::Response::chunk).
+    BodyTooLarge {
+        /// The cap, in bytes.
+        limit: u64,
+    },
     /// The server answered with an error status (from [`Response::error_for_status`](crate::Response::error_for_status)).
     Status(StatusCode),
     /// The body is not the JSON the caller asked for (feature `json`).
@@ -69,6 +90,16 @@ impl Error {
     /// No connection could be made.
     pub fn is_connect(&self) -> bool {
         matches!(self, Error::Connect { .. })
+    }
+
+    /// The connection closed or failed under the request ([`Error::ConnectionClosed`]).
+    pub fn is_connection_closed(&self) -> bool {
+        matches!(self, Error::ConnectionClosed { .. })
+    }
+
+    /// The body was larger than the cap on buffered bodies ([`Error::BodyTooLarge`]).
+    pub fn is_body_too_large(&self) -> bool {
+        matches!(self, Error::BodyTooLarge { .. })
     }
 
     /// The status, for an [`Error::Status`].
@@ -99,11 +130,49 @@ impl fmt::Display for Error {
                  or ClientBuilder::timeout)"
             ),
             Error::Cancelled(cancelled) => write!(f, "the request was cancelled: {cancelled}"),
+            Error::ConnectionClosed {
+                authority,
+                sent: false,
+                source,
+            } => write!(
+                f,
+                "the connection to {authority} closed before the request could be sent (the \
+                 server closed it or it failed: {}); new connections failed the same way",
+                describe_failure(source)
+            ),
+            Error::ConnectionClosed {
+                authority,
+                sent: true,
+                source,
+            } => write!(
+                f,
+                "the connection to {authority} closed or failed before the response arrived \
+                 ({}); the request may have reached the server, so it was not resent",
+                describe_failure(source)
+            ),
             Error::Http(error) => write!(f, "HTTP error: {error}"),
+            Error::BodyTooLarge { limit } => write!(
+                f,
+                "the response body is larger than the client's cap of {limit} bytes on buffered \
+                 bodies (bytes/text/json); raise it with ClientBuilder::max_buffered_body, or \
+                 read the body in pieces with Response::chunk"
+            ),
             Error::Status(status) => write!(f, "the server answered {status}"),
             #[cfg(feature = "json")]
             Error::Json(error) => write!(f, "the body is not the expected JSON: {error}"),
         }
+    }
+}
+
+/// What hyper says about a failed connection, in its own words but without "operation was
+/// canceled", which hyper says of a closed connection though nobody cancelled anything.
+fn describe_failure(error: &hyper::Error) -> String {
+    let cause = std::error::Error::source(error).map(ToString::to_string);
+    match cause {
+        Some(cause) if error.is_canceled() => cause,
+        None if error.is_canceled() => "closed".to_owned(),
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
     }
 }
 
@@ -113,7 +182,7 @@ impl std::error::Error for Error {
             Error::InvalidRequest(error) => Some(error),
             Error::Connect { source, .. } => Some(source),
             Error::Cancelled(cancelled) => Some(cancelled),
-            Error::Http(error) => Some(error),
+            Error::Http(error) | Error::ConnectionClosed { source: error, .. } => Some(error),
             #[cfg(feature = "json")]
             Error::Json(error) => Some(error),
             _ => None,

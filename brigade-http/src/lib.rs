@@ -46,10 +46,13 @@
 //! connection as one brigade task: ten thousand idle connections cost ten thousand small
 //! futures and no threads (the tests hold 10 000 of them on a two-worker runtime). Around
 //! hyper it adds what a server exposed to real clients needs: a header-read timeout against
-//! clients that connect and stall, a connection limit that makes new clients wait instead of
-//! exhausting memory or file descriptors, an accept loop that survives running out of file
-//! descriptors (it pauses, it does not spin: I2), and graceful shutdown on a cancellation
-//! token.
+//! clients that connect and stall, an idle timeout (HTTP/1 and HTTP/2) and HTTP/2 PINGs so
+//! that no peer holds a connection it does not use, a minimum request body rate against
+//! trickling uploads, a 500 for a handler that panics, a connection limit that makes new
+//! clients wait instead of exhausting memory or file descriptors, an accept loop that
+//! survives running out of file descriptors (it pauses, it does not spin: I2), and graceful
+//! shutdown on a cancellation token. Every limit has a documented default and a builder
+//! method on [`Server`].
 //!
 //! ```no_run
 //! use std::convert::Infallible;
@@ -84,7 +87,7 @@ pub mod server;
 
 pub use client::{Client, ClientBuilder, RequestBuilder, Response, ResponseBody};
 pub use error::Error;
-pub use server::{serve, PeerAddr, Server};
+pub use server::{serve, BodyError, Incoming, MinDataRate, PeerAddr, Server};
 
 /// The bytes type of bodies (from the `bytes` crate).
 pub use bytes::Bytes;
@@ -92,8 +95,6 @@ pub use bytes::Bytes;
 pub use http_body_util::BodyExt;
 /// A body that is one buffer, sent at once: what handlers usually answer with.
 pub use http_body_util::Full;
-/// A request body as the server receives it.
-pub use hyper::body::Incoming;
 /// Makes a hyper `Service` from an `async fn(Request<Incoming>) -> Result<Response<_>, _>`.
 pub use hyper::service::service_fn;
 

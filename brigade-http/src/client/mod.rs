@@ -13,9 +13,13 @@
 //! # Invariants
 //! - Every request runs under its deadline and token (`response::Limits`); when either
 //!   passes, the request future is dropped and the error says which (K8, K9).
-//! - A request whose pooled connection turns out to be closed before the request was written
-//!   is retried once on another connection (hyper hands such a request back unsent); a
-//!   request that may have reached the server is never silently resent.
+//! - A request that hyper hands back unsent (its connection closed or failed before the request
+//!   was written) is retried on another connection, up to [`MAX_SEND_ATTEMPTS`] connections in
+//!   all; a request that may have reached the server is never silently resent. A connection
+//!   that fails under a request is reported as [`Error::ConnectionClosed`], never as a
+//!   cancellation.
+//! - Buffered bodies (`bytes`, `text`, `json`) are capped
+//!   ([`ClientBuilder::max_buffered_body`]); [`Response::chunk`] streams without a cap.
 
 mod pool;
 mod request;
@@ -35,6 +39,10 @@ use crate::Error;
 
 pub use self::request::RequestBuilder;
 pub use self::response::{Response, ResponseBody};
+
+/// How many connections one request may be tried on when each closes before the request could
+/// be written (the request is resent only then: it never reached the server).
+pub const MAX_SEND_ATTEMPTS: usize = 3;
 
 /// An HTTP client with a connection pool; see the [module docs](self).
 ///
@@ -72,6 +80,7 @@ pub(crate) struct ClientConfig {
     pub(crate) timeout: Option<Duration>,
     pub(crate) pool_idle_timeout: Duration,
     pub(crate) pool_max_idle_per_host: usize,
+    pub(crate) max_buffered_body: u64,
     pub(crate) http2_prior_knowledge: bool,
     pub(crate) user_agent: Option<http::HeaderValue>,
 }
@@ -95,6 +104,7 @@ impl Client {
                 timeout: Some(ClientBuilder::DEFAULT_TIMEOUT),
                 pool_idle_timeout: ClientBuilder::DEFAULT_POOL_IDLE_TIMEOUT,
                 pool_max_idle_per_host: ClientBuilder::DEFAULT_POOL_MAX_IDLE_PER_HOST,
+                max_buffered_body: ClientBuilder::DEFAULT_MAX_BUFFERED_BODY,
                 http2_prior_knowledge: false,
                 user_agent: Some(http::HeaderValue::from_static(concat!(
                     "brigade-http/",
@@ -183,7 +193,11 @@ impl Client {
             token: request.token.clone(),
         };
         let response = limits.enforce(self.exchange(request)).await?;
-        Ok(Response::new(response, limits))
+        Ok(Response::new(
+            response,
+            limits,
+            self.shared.config.max_buffered_body,
+        ))
     }
 
     /// Finds a connection, sends, and waits for the response head.
@@ -202,10 +216,12 @@ impl Client {
         let pool = &self.shared.pool;
         let key = request.key.clone();
         let mut request = request.into_http1();
+        let mut attempts = 0;
         loop {
-            let (mut sender, reused) = match pool.checkout_http1(&key).await {
-                Some(sender) => (sender, true),
-                None => (connect_http1(&key).await?, false),
+            attempts += 1;
+            let mut sender = match pool.checkout_http1(&key).await {
+                Some(sender) => sender,
+                None => connect_http1(&key).await?,
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
@@ -217,10 +233,12 @@ impl Client {
                     return Ok(response.map(|body| ResponseBody::new(body, Some(checkin))));
                 }
                 Err(mut failed) => match failed.take_message() {
-                    // The pooled connection closed before our request went out: nothing
-                    // reached the server, so another connection may carry it.
-                    Some(unsent) if reused => request = unsent,
-                    _ => return Err(Error::Http(failed.into_error())),
+                    // The connection closed before our request went out: nothing reached the
+                    // server, so another connection may carry it.
+                    Some(unsent) if attempts < MAX_SEND_ATTEMPTS => request = unsent,
+                    unsent => {
+                        return Err(send_failure(&key, unsent.is_none(), failed.into_error()))
+                    }
                 },
             }
         }
@@ -233,27 +251,63 @@ impl Client {
         let pool = &self.shared.pool;
         let key = request.key.clone();
         let mut request = request.into_http2();
+        let mut attempts = 0;
         loop {
-            let (mut sender, reused) = match pool.checkout_http2(&key).await {
-                Http2Checkout::Open(sender) => (sender, true),
+            attempts += 1;
+            let (mut sender, id) = match pool.checkout_http2(&key).await {
+                Http2Checkout::Open(sender, id) => (sender, id),
                 Http2Checkout::Connect(job) => {
                     let sender = connect_http2(&key).await?; // a failure drops `job`: next one tries
-                    job.opened(sender.clone());
-                    (sender, false)
+                    let id = job.opened(sender.clone());
+                    (sender, id)
                 }
             };
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok(response.map(|body| ResponseBody::new(body, None))),
-                Err(mut failed) => match failed.take_message() {
-                    Some(unsent) if reused => {
-                        pool.remove_http2(&key);
-                        request = unsent;
+                Err(mut failed) => {
+                    let unsent = failed.take_message();
+                    let error = failed.into_error();
+                    if unsent.is_some() || is_connection_failure(&error) {
+                        pool.remove_http2(&key, id); // dead: the next request makes a new one
                     }
-                    _ => return Err(Error::Http(failed.into_error())),
-                },
+                    match unsent {
+                        Some(unsent) if attempts < MAX_SEND_ATTEMPTS => request = unsent,
+                        unsent => return Err(send_failure(&key, unsent.is_none(), error)),
+                    }
+                }
             }
         }
     }
+}
+
+/// The error of a request hyper could not complete: a closed or failed connection is said to
+/// be one (hyper calls it "canceled", though nobody cancelled anything); `sent` says whether
+/// the request may have reached the server.
+fn send_failure(key: &pool::HostKey, sent: bool, error: hyper::Error) -> Error {
+    if !sent || is_connection_failure(&error) {
+        Error::ConnectionClosed {
+            authority: key.to_string(),
+            sent,
+            source: error,
+        }
+    } else {
+        Error::Http(error)
+    }
+}
+
+/// Whether `error` says the connection closed or failed (rather than, say, a malformed reply).
+fn is_connection_failure(error: &hyper::Error) -> bool {
+    if error.is_canceled() || error.is_incomplete_message() || error.is_closed() {
+        return true;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 impl fmt::Debug for Client {
@@ -276,8 +330,17 @@ impl ClientBuilder {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(100);
     /// The default pool idle timeout: 60 s, as .NET's `PooledConnectionIdleTimeout`.
     pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-    /// The default number of idle connections kept per host: 32.
-    pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 32;
+    /// The default number of idle connections kept per host: no cap (`usize::MAX`), as .NET's
+    /// `SocketsHttpHandler` and reqwest. A cap smaller than the peak concurrency closes
+    /// connections after every burst only to reopen them in the next one (64 concurrent
+    /// requests with a cap of 32 opened 96 connections per round instead of 64); the idle
+    /// timeout is what closes connections nobody needs any more.
+    pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = usize::MAX;
+    /// The default cap on a body read whole by [`Response::bytes`], `text` or `json`: 64 MiB.
+    /// .NET's `MaxResponseContentBufferSize` is 2 GiB, which lets one endless or hostile body
+    /// take 2 GiB of memory per request; 64 MiB holds any API response, and larger downloads
+    /// belong in [`Response::chunk`], which has no cap.
+    pub const DEFAULT_MAX_BUFFERED_BODY: u64 = 64 * 1024 * 1024;
 
     /// The timeout of every request that sets none of its own (`None`: no timeout). It covers
     /// connecting, sending, the response head and reading the body through [`Response`]'s
@@ -295,9 +358,20 @@ impl ClientBuilder {
     }
 
     /// How many idle HTTP/1 connections the pool keeps per host (0: no pooling, a new
-    /// connection per request). Default: 32.
+    /// connection per request). Default: no cap; idle connections close after
+    /// [`pool_idle_timeout`](ClientBuilder::pool_idle_timeout).
     pub fn pool_max_idle_per_host(mut self, max: usize) -> ClientBuilder {
         self.config.pool_max_idle_per_host = max;
+        self
+    }
+
+    /// The most bytes [`Response::bytes`], [`text`](Response::text) and `json` read into
+    /// memory; a longer body fails with [`Error::BodyTooLarge`] as soon as it passes the cap
+    /// (at once when its `Content-Length` says so), and its connection is closed. Default:
+    /// 64 MiB ([`DEFAULT_MAX_BUFFERED_BODY`](ClientBuilder::DEFAULT_MAX_BUFFERED_BODY)).
+    /// [`Response::chunk`] reads a body of any length in pieces.
+    pub fn max_buffered_body(mut self, bytes: u64) -> ClientBuilder {
+        self.config.max_buffered_body = bytes;
         self
     }
 

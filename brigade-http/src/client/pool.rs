@@ -14,7 +14,9 @@
 //! - An idle HTTP/1 connection is handed out only after `ready()` says it can take a request;
 //!   a closed or expired one is dropped instead, which closes its socket.
 //! - Idle connections are handed out newest first, so the oldest expire while the newest stay
-//!   warm; at most `max_idle_per_host` wait per host, and each waits at most `idle_timeout`
+//!   warm; at most `max_idle_per_host` wait per host (no cap by default, so a burst's
+//!   connections are all reused by the next burst instead of being closed and reopened), and
+//!   each waits at most `idle_timeout`
 //!   (a reaper task sweeps every `idle_timeout / 2`; it holds only a weak reference, and ends
 //!   when nothing is idle or the client is gone).
 //! - The lock is never held across an await.
@@ -69,6 +71,8 @@ struct PoolState {
     idle_http1: HashMap<HostKey, Vec<IdleHttp1>>,
     http2: HashMap<HostKey, Http2Slot>,
     reaper_running: bool,
+    /// The id of the last HTTP/2 connection made.
+    last_http2_id: u64,
 }
 
 /// A host's HTTP/2 connection: being made by one request (the others wait), or open.
@@ -85,6 +89,9 @@ struct IdleHttp1 {
 struct SharedHttp2 {
     sender: http2::SendRequest<RequestBody>,
     last_used: Instant,
+    /// Which connection this is, so that a request that found it closed forgets this one and
+    /// never a newer one another request has made meanwhile.
+    id: u64,
 }
 
 impl Pool {
@@ -164,7 +171,7 @@ impl Pool {
         match state.http2.get_mut(key) {
             Some(Http2Slot::Open(shared)) if !shared.sender.is_closed() => {
                 shared.last_used = Instant::now();
-                return Poll::Ready(Http2Checkout::Open(shared.sender.clone()));
+                return Poll::Ready(Http2Checkout::Open(shared.sender.clone(), shared.id));
             }
             Some(Http2Slot::Connecting { waiting }) => {
                 if !waiting.iter().any(|waker| waker.will_wake(cx.waker())) {
@@ -187,24 +194,35 @@ impl Pool {
         }))
     }
 
-    /// Forgets the shared HTTP/2 connection to `key` (it turned out to be closed).
-    pub(crate) fn remove_http2(&self, key: &HostKey) {
+    /// Forgets the shared HTTP/2 connection `id` to `key` (it turned out to be closed); a
+    /// newer connection to `key` stays.
+    pub(crate) fn remove_http2(&self, key: &HostKey, id: u64) {
         let mut state = self.lock();
-        if let Some(Http2Slot::Open(_)) = state.http2.get(key) {
-            state.http2.remove(key);
+        if let Some(Http2Slot::Open(shared)) = state.http2.get(key) {
+            if shared.id == id {
+                state.http2.remove(key);
+            }
         }
     }
 
-    /// Ends a connect job: `Some(sender)` opens the host's connection, `None` (failure or
-    /// cancellation) frees the job for the next request. Wakes the waiting requests either way.
-    fn end_http2_connect(&self, key: &HostKey, sender: Option<http2::SendRequest<RequestBody>>) {
-        let (waiting, start_reaper) = {
+    /// Ends a connect job: `Some(sender)` opens the host's connection (returning its id),
+    /// `None` (failure or cancellation) frees the job for the next request. Wakes the waiting
+    /// requests either way.
+    fn end_http2_connect(
+        &self,
+        key: &HostKey,
+        sender: Option<http2::SendRequest<RequestBody>>,
+    ) -> u64 {
+        let (waiting, start_reaper, id) = {
             let mut state = self.lock();
+            state.last_http2_id += 1;
+            let id = state.last_http2_id;
             let previous = match sender {
                 Some(sender) => {
                     let shared = SharedHttp2 {
                         sender,
                         last_used: Instant::now(),
+                        id,
                     };
                     state.http2.insert(key.clone(), Http2Slot::Open(shared))
                 }
@@ -216,12 +234,13 @@ impl Pool {
             };
             let opened = state.http2.contains_key(key);
             let start_reaper = opened && !std::mem::replace(&mut state.reaper_running, true);
-            (waiting, start_reaper)
+            (waiting, start_reaper, id)
         };
         waiting.into_iter().for_each(Waker::wake);
         if start_reaper {
             self.start_reaper();
         }
+        id
     }
 
     /// How many HTTP/1 connections wait idle for `key` (for tests and diagnostics).
@@ -276,8 +295,8 @@ impl PoolShared {
 
 /// What [`Pool::checkout_http2`] found.
 pub(crate) enum Http2Checkout {
-    /// The host's shared connection.
-    Open(http2::SendRequest<RequestBody>),
+    /// The host's shared connection, and its id (for [`Pool::remove_http2`]).
+    Open(http2::SendRequest<RequestBody>, u64),
     /// No connection: this request makes it, and reports back through the job.
     Connect(Http2Connecting),
 }
@@ -292,16 +311,17 @@ pub(crate) struct Http2Connecting {
 }
 
 impl Http2Connecting {
-    pub(crate) fn opened(mut self, sender: http2::SendRequest<RequestBody>) {
-        self.pool.end_http2_connect(&self.key, Some(sender));
+    /// Shares the new connection; returns its id.
+    pub(crate) fn opened(mut self, sender: http2::SendRequest<RequestBody>) -> u64 {
         self.reported = true;
+        self.pool.end_http2_connect(&self.key, Some(sender))
     }
 }
 
 impl Drop for Http2Connecting {
     fn drop(&mut self) {
         if !self.reported {
-            self.pool.end_http2_connect(&self.key, None);
+            let _ = self.pool.end_http2_connect(&self.key, None);
         }
     }
 }

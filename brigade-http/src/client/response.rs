@@ -5,6 +5,9 @@
 //! - The body helpers ([`Response::bytes`], [`text`](Response::text),
 //!   `json`) run under the request's timeout deadline and cancellation
 //!   token: a server that sends its head and then stalls cannot hang the caller.
+//! - A body read whole is capped (`ClientBuilder::max_buffered_body`, 64 MiB by default): past
+//!   the cap the read stops with [`Error::BodyTooLarge`], so an endless body cannot take the
+//!   process's memory. [`Response::chunk`] reads any length, one piece at a time.
 //! - An HTTP/1 connection goes back to the pool exactly when its response body has been read
 //!   to the end (by the helpers, or by whoever holds the [`ResponseBody`]); never earlier,
 //!   when the rest of the body would still be in the way.
@@ -27,10 +30,14 @@ use crate::Error;
 
 /// A response from [`Client`](crate::Client): status and headers are here; the body is read
 /// with [`bytes`](Response::bytes), [`text`](Response::text) or
-/// `json` (feature `json`), or streamed from [`into_http`](Response::into_http).
+/// `json` (feature `json`), all capped at
+/// [`ClientBuilder::max_buffered_body`](crate::ClientBuilder::max_buffered_body), or streamed
+/// piece by piece with [`chunk`](Response::chunk) (or from [`into_http`](Response::into_http)).
 pub struct Response {
     inner: http::Response<ResponseBody>,
     limits: Limits,
+    /// The cap on a body read whole.
+    max_buffered_body: u64,
 }
 
 /// The deadline and token a request was sent under; they bound the body's reading too.
@@ -59,8 +66,16 @@ impl Limits {
 }
 
 impl Response {
-    pub(crate) fn new(inner: http::Response<ResponseBody>, limits: Limits) -> Response {
-        Response { inner, limits }
+    pub(crate) fn new(
+        inner: http::Response<ResponseBody>,
+        limits: Limits,
+        max_buffered_body: u64,
+    ) -> Response {
+        Response {
+            inner,
+            limits,
+            max_buffered_body,
+        }
     }
 
     /// The status code.
@@ -88,12 +103,46 @@ impl Response {
         }
     }
 
-    /// Reads the whole body.
+    /// Reads the whole body, up to the client's cap on buffered bodies
+    /// ([`ClientBuilder::max_buffered_body`](crate::ClientBuilder::max_buffered_body), 64 MiB
+    /// by default); a longer body is an [`Error::BodyTooLarge`].
     pub async fn bytes(self) -> Result<Bytes, Error> {
-        let Response { inner, limits } = self;
+        let Response {
+            inner,
+            limits,
+            max_buffered_body,
+        } = self;
         let body = inner.into_body();
-        limits
-            .enforce(async move { Ok(body.collect().await?.to_bytes()) })
+        limits.enforce(read_capped(body, max_buffered_body)).await
+    }
+
+    /// The next piece of the body, as it arrives; `Ok(None)` at its end. For bodies of any
+    /// length (a large download): nothing is buffered beyond the piece returned. Runs under
+    /// the request's timeout and token, like the other body readers.
+    ///
+    /// ```no_run
+    /// # brigade::block_on(async {
+    /// let mut response = brigade_http::Client::new().get("http://127.0.0.1:8080/big").await?;
+    /// let mut total = 0;
+    /// while let Some(piece) = response.chunk().await? {
+    ///     total += piece.len(); // write it to a file, hash it...
+    /// }
+    /// # Ok::<(), brigade_http::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        let body = self.inner.body_mut();
+        self.limits
+            .enforce(async move {
+                while let Some(frame) = body.frame().await {
+                    if let Ok(data) = frame?.into_data() {
+                        if !data.is_empty() {
+                            return Ok(Some(data));
+                        }
+                    } // trailers: skipped
+                }
+                Ok(None)
+            })
             .await
     }
 
@@ -116,6 +165,39 @@ impl Response {
     pub fn into_http(self) -> http::Response<ResponseBody> {
         self.inner
     }
+}
+
+/// Reads `body` to its end, failing as soon as it passes `cap` bytes (or at once, when its
+/// announced length does).
+async fn read_capped(mut body: ResponseBody, cap: u64) -> Result<Bytes, Error> {
+    let too_large = || Error::BodyTooLarge { limit: cap };
+    let hint = body.size_hint();
+    if hint.lower() > cap {
+        return Err(too_large());
+    }
+    let mut pieces: Vec<Bytes> = Vec::new();
+    let mut total: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        total += data.len() as u64;
+        if total > cap {
+            return Err(too_large()); // dropping `body` closes its connection
+        }
+        pieces.push(data);
+    }
+    Ok(match pieces.len() {
+        0 => Bytes::new(),
+        1 => pieces.pop().expect("one piece"),
+        _ => {
+            let mut whole = Vec::with_capacity(total as usize);
+            pieces
+                .iter()
+                .for_each(|piece| whole.extend_from_slice(piece));
+            Bytes::from(whole)
+        }
+    })
 }
 
 impl fmt::Debug for Response {

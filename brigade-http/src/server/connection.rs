@@ -5,9 +5,13 @@
 //! a server on the open internet needs around it:
 //!
 //! - **a deadline on the first bytes**: hyper's header-read timeout covers an HTTP/1 request
-//!   head, but not the protocol sniff before it — a peer that connects and sends nothing (or
-//!   half of the HTTP/2 preface) would hold its connection forever. [`SniffDeadline`] closes it
-//!   after the same header-read timeout;
+//!   head, but not the protocol sniff before it (`sniff::SniffDeadline` closes a peer that
+//!   sends nothing, or half of the HTTP/2 preface, after the same timeout);
+//! - **an idle timeout** (Kestrel's keep-alive timeout), for HTTP/1 and HTTP/2 alike: a
+//!   connection with no request in flight is closed once its first request is overdue (the
+//!   header-read timeout: an HTTP/2 peer that sends its preface and then nothing is caught
+//!   here), or once it has been idle for the idle timeout after a request (`activity`). HTTP/2
+//!   gets a `GOAWAY` first; HTTP/2 peers are also pinged, and closed when they stop answering;
 //! - **graceful shutdown in two steps**: when the server stops, the connection is asked to
 //!   finish (HTTP/1: finish the request in flight, then close; HTTP/2: GOAWAY, then finish the
 //!   open streams); if the drain deadline passes first (or `serve` itself is dropped), it is
@@ -16,31 +20,33 @@
 //!
 //! # Invariants
 //! - The connection's [`ConnectionSlot`] lives exactly as long as this task's future, so the
-//!   server's live count and drain see every way a connection can end.
+//!   server's live count and drain see every way a connection can end — an idle timeout
+//!   included, which is what gives the slot back to a waiting client.
 //! - Errors of one connection (a reset, a timeout, a malformed request) end that connection
 //!   only; they are logged at debug level and never reach the accept loop (I3).
 
 use std::future::{poll_fn, Future};
-use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use brigade::cancel::CancellationToken;
 use brigade::compat::hyper::BrigadeExecutor;
 use brigade::net::TcpStream;
 use brigade::prelude::*;
-use brigade::time::Sleep;
 use bytes::Bytes;
 use http::{Request, Response};
-use hyper::body::{Body, Incoming};
-use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
+use hyper::body::Body;
 use hyper::service::Service;
 use hyper_util::server::conn::auto;
 
+use super::activity::{ConnectionActivity, IdleLimits};
+use super::body::{Incoming, MinDataRate};
 use super::limit::ConnectionSlot;
+use super::request::ConnectionService;
+use super::sniff::SniffDeadline;
 use crate::BoxError;
 
 /// The address of the client at the other end of the connection a request came in on.
@@ -55,13 +61,19 @@ use crate::BoxError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// What every connection of one server shares: hyper's configuration and the sniff deadline.
+/// What every connection of one server shares: hyper's configuration and the timeouts.
 pub(crate) struct ConnectionSettings {
     pub(crate) builder: auto::Builder<BrigadeExecutor>,
     /// `None` when the header-read timeout is off, or when the server speaks HTTP/1 only
     /// (no sniff happens: hyper's own header-read timeout covers the first bytes).
     pub(crate) sniff_deadline: Option<Duration>,
+    pub(crate) idle: IdleLimits,
+    pub(crate) min_body_rate: Option<MinDataRate>,
 }
+
+/// How long an idle-expired HTTP/2 connection gets to say `GOAWAY` and close before it is
+/// dropped (a peer that reads nothing would otherwise keep the graceful close waiting).
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The server's two shutdown signals, as a connection sees them.
 #[derive(Clone)]
@@ -70,6 +82,16 @@ pub(crate) struct ShutdownSignals {
     pub(crate) finish: CancellationToken,
     /// Close now: the drain deadline passed, or `serve`'s future was dropped.
     pub(crate) close_now: CancellationToken,
+}
+
+/// Why a connection stopped serving.
+enum Stopped<T> {
+    /// It ended by itself (close, reset, timeout, error).
+    Ended(T),
+    /// The server is shutting down: finish what is in flight.
+    Finish,
+    /// No request in flight for too long.
+    Idle,
 }
 
 /// Serves one connection to its end. Spawned as its own task by the accept loop.
@@ -90,29 +112,45 @@ pub(crate) async fn serve_connection<S, B>(
     // Small responses go out at once instead of waiting for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
     let io = SniffDeadline::new(stream, settings.sniff_deadline);
-    let service = WithPeerAddr {
+    let activity = ConnectionActivity::new();
+    let service = ConnectionService {
         inner: service,
         peer: PeerAddr(peer),
+        activity: Arc::clone(&activity),
+        min_body_rate: settings.min_body_rate,
     };
     let mut connection = pin!(settings.builder.serve_connection(io, service));
 
     let serving = async {
-        // Serving: until the connection ends by itself or the server asks it to finish.
+        // Serving: until the connection ends by itself, idles out, or the server asks it to
+        // finish.
         let mut finish_requested = shutdown.finish.cancelled();
-        let ended = poll_fn(|cx| {
+        let mut idle_expired = pin!(activity.idle_expired(settings.idle));
+        let stopped = poll_fn(|cx| {
             if let Poll::Ready(outcome) = connection.as_mut().poll(cx) {
-                return Poll::Ready(Some(outcome));
+                return Poll::Ready(Stopped::Ended(outcome));
             }
-            Pin::new(&mut finish_requested).poll(cx).map(|()| None)
+            if Pin::new(&mut finish_requested).poll(cx).is_ready() {
+                return Poll::Ready(Stopped::Finish);
+            }
+            idle_expired.as_mut().poll(cx).map(|()| Stopped::Idle)
         })
         .await;
-        match ended {
-            Some(outcome) => outcome,
+        match stopped {
+            Stopped::Ended(outcome) => outcome,
             // Finishing: the request in flight completes (HTTP/2: GOAWAY, open streams
             // complete), then the connection closes.
-            None => {
+            Stopped::Finish => {
                 connection.as_mut().graceful_shutdown();
                 connection.as_mut().await
+            }
+            // Idle: nothing is in flight. HTTP/1 closes at once; HTTP/2 says GOAWAY, and is
+            // dropped if it cannot close within the grace.
+            Stopped::Idle => {
+                tracing::debug!(%peer, "brigade-http: closing an idle connection");
+                connection.as_mut().graceful_shutdown();
+                let closing = brigade::time::timeout(IDLE_CLOSE_GRACE, connection.as_mut());
+                closing.await.unwrap_or(Ok(()))
             }
         }
     };
@@ -126,125 +164,5 @@ pub(crate) async fn serve_connection<S, B>(
         Err(_closed) => {
             tracing::debug!(%peer, "brigade-http: connection closed by the server's shutdown");
         }
-    }
-}
-
-/// The user's service, plus the [`PeerAddr`] extension on every request.
-struct WithPeerAddr<S> {
-    inner: Arc<S>,
-    peer: PeerAddr,
-}
-
-impl<S: Service<Request<Incoming>>> Service<Request<Incoming>> for WithPeerAddr<S> {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn call(&self, mut request: Request<Incoming>) -> S::Future {
-        request.extensions_mut().insert(self.peer);
-        self.inner.call(request)
-    }
-}
-
-/// HTTP/2's connection preface: a client that starts with these bytes speaks HTTP/2.
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// The socket, with a deadline on the bytes that decide the protocol.
-///
-/// Armed until the bytes read so far either leave HTTP/2's preface (the peer speaks HTTP/1,
-/// and hyper's header-read timeout takes over) or complete it (HTTP/2), or the peer closes.
-/// While armed, a read that finds the deadline passed fails with `TimedOut`, which ends the
-/// connection. After that it is a plain pass-through.
-struct SniffDeadline {
-    stream: TcpStream,
-    /// Boxed because hyper wants an `Unpin` socket and a brigade `Sleep` carries its timer
-    /// entry inside itself; freed as soon as the protocol is known.
-    deadline: Option<Pin<Box<Sleep>>>,
-    /// How many bytes of the preface the peer has sent so far.
-    preface_seen: usize,
-}
-
-impl SniffDeadline {
-    fn new(stream: TcpStream, deadline: Option<Duration>) -> SniffDeadline {
-        SniffDeadline {
-            stream,
-            deadline: deadline.map(|after| Box::pin(brigade::time::sleep(after))),
-            preface_seen: 0,
-        }
-    }
-
-    /// A read while the deadline is armed: through a small buffer of our own, so the bytes
-    /// can be compared with the preface before they are handed on.
-    fn poll_read_sniffing(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut out: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        let deadline = self.deadline.as_mut().expect("called only while armed");
-        if deadline.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "brigade-http: the client sent no request within the header-read timeout",
-            )));
-        }
-        let mut local = [0u8; H2_PREFACE.len()];
-        let wanted = out.remaining().min(H2_PREFACE.len() - self.preface_seen);
-        let mut local = ReadBuf::new(&mut local[..wanted]);
-        std::task::ready!(Pin::new(&mut self.stream).poll_read(cx, local.unfilled()))?;
-        let got = local.filled();
-        let expected = &H2_PREFACE[self.preface_seen..self.preface_seen + got.len()];
-        self.preface_seen += got.len();
-        let decided = got.is_empty() // EOF
-            || got != expected // not HTTP/2
-            || self.preface_seen == H2_PREFACE.len(); // all of the HTTP/2 preface
-        if decided {
-            self.deadline = None;
-        }
-        out.put_slice(got);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl Read for SniffDeadline {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.deadline.is_some() && buf.remaining() > 0 {
-            return this.poll_read_sniffing(cx, buf);
-        }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
-    }
-}
-
-impl Write for SniffDeadline {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
     }
 }

@@ -8,7 +8,11 @@
 //!
 //! | defence | default | builder method |
 //! |---|---|---|
-//! | a client must send its request head within | 10 s | [`header_read_timeout`](Server::header_read_timeout) |
+//! | a client must send its request head (HTTP/2: its first request) within | 10 s | [`header_read_timeout`](Server::header_read_timeout) |
+//! | a connection with no request in flight is closed after (HTTP/1 and HTTP/2) | 130 s | [`idle_timeout`](Server::idle_timeout) |
+//! | HTTP/2 peers are pinged after this long without a frame, and closed if no answer within | 60 s, 20 s | [`http2_keep_alive`](Server::http2_keep_alive) |
+//! | request bodies must arrive at least this fast, after a grace period (else 408) | 240 B/s after 5 s | [`min_request_body_rate`](Server::min_request_body_rate) |
+//! | a handler that panics | answered 500, reported in one line | (see `panic`) |
 //! | connections served at once (beyond: accept waits) | 10 000 | [`max_connections`](Server::max_connections) |
 //! | graceful shutdown on a token, drained within | 30 s | [`shutdown_on`](Server::shutdown_on), [`drain_timeout`](Server::drain_timeout) |
 //! | accept errors | survived | (`EMFILE`: pause and retry, I2) |
@@ -22,8 +26,13 @@
 //!   deadline.
 
 mod accept;
+mod activity;
+mod body;
 mod connection;
 mod limit;
+mod panic;
+mod request;
+mod sniff;
 
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -38,15 +47,17 @@ use brigade::net::{TcpListener, ToSocketAddrs};
 use brigade::prelude::*;
 use bytes::Bytes;
 use http::{Request, Response};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 use hyper::service::{service_fn, Service};
 use hyper_util::server::conn::auto;
 
 use self::accept::{AcceptBackoff, AcceptFailure};
+use self::activity::IdleLimits;
 use self::connection::{serve_connection, ConnectionSettings, ShutdownSignals};
 use self::limit::ConnectionLimit;
 use crate::BoxError;
 
+pub use self::body::{BodyError, Incoming, MinDataRate};
 pub use self::connection::PeerAddr;
 
 /// An HTTP server on a brigade [`TcpListener`]: HTTP/1.1 and HTTP/2 (detected per
@@ -72,6 +83,9 @@ pub use self::connection::PeerAddr;
 pub struct Server {
     listener: TcpListener,
     header_read_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    http2_keep_alive: Option<(Duration, Duration)>,
+    min_request_body_rate: Option<MinDataRate>,
     max_connections: usize,
     http1_only: bool,
     shutdown: CancellationToken,
@@ -81,6 +95,18 @@ pub struct Server {
 impl Server {
     /// The default [`header_read_timeout`](Server::header_read_timeout): 10 seconds.
     pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default [`idle_timeout`](Server::idle_timeout): 130 seconds, as Kestrel's
+    /// `KeepAliveTimeout`.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(130);
+    /// The default [`http2_keep_alive`](Server::http2_keep_alive) interval: a PING after
+    /// 60 seconds without a frame from the peer.
+    pub const DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
+    /// The default [`http2_keep_alive`](Server::http2_keep_alive) timeout: 20 seconds for the
+    /// PING's answer (as hyper's and Kestrel's).
+    pub const DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+    /// The default [`min_request_body_rate`](Server::min_request_body_rate): 240 bytes/s after
+    /// a 5 s grace period, as Kestrel's `MinRequestBodyDataRate`.
+    pub const DEFAULT_MIN_REQUEST_BODY_RATE: MinDataRate = MinDataRate::DEFAULT;
     /// The default [`max_connections`](Server::max_connections): 10 000.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
     /// The default [`drain_timeout`](Server::drain_timeout): 30 seconds.
@@ -97,6 +123,12 @@ impl Server {
         Server {
             listener,
             header_read_timeout: Some(Server::DEFAULT_HEADER_READ_TIMEOUT),
+            idle_timeout: Some(Server::DEFAULT_IDLE_TIMEOUT),
+            http2_keep_alive: Some((
+                Server::DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL,
+                Server::DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT,
+            )),
+            min_request_body_rate: Some(Server::DEFAULT_MIN_REQUEST_BODY_RATE),
             max_connections: Server::DEFAULT_MAX_CONNECTIONS,
             http1_only: false,
             shutdown: CancellationToken::none(),
@@ -112,12 +144,47 @@ impl Server {
     /// How long a client may take to send a request head: from the moment it connects (or
     /// its previous response went out, on a kept-alive connection) until the head's last
     /// byte. A client that takes longer is disconnected, so slow or stalled clients cannot
-    /// hold connections forever. This also closes idle kept-alive HTTP/1 connections after
-    /// that long. For HTTP/2 it bounds the connection preface only; an HTTP/2 connection that
-    /// is open stays open until the client closes it or the server shuts down. `None` turns
-    /// the timeout off. Default: 10 s.
+    /// hold connections forever. hyper runs it while a kept-alive HTTP/1 connection waits for
+    /// its next request too, so idle HTTP/1 connections close after that long. For HTTP/2 it
+    /// bounds the connection preface and the wait for the first request: a peer that sends
+    /// its preface and settings and then nothing is closed after that long. `None` turns the
+    /// timeout off. Default: 10 s.
     pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Server {
         self.header_read_timeout = timeout.into();
+        self
+    }
+
+    /// How long a connection may stay open with no request in flight (Kestrel's
+    /// `KeepAliveTimeout`, which it applies to HTTP/1 and HTTP/2 alike): counted from the end
+    /// of its last response (or from its opening). An idle HTTP/2 connection is sent `GOAWAY`
+    /// and closed; an idle HTTP/1 connection is closed (hyper's header-read timeout, shorter
+    /// by default, usually closes it first). Without it an HTTP/2 client that keeps its
+    /// connection open and sends nothing holds a slot under
+    /// [`max_connections`](Server::max_connections) forever. `None` turns it off. Default:
+    /// 130 s ([`DEFAULT_IDLE_TIMEOUT`](Server::DEFAULT_IDLE_TIMEOUT)).
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Server {
+        self.idle_timeout = timeout.into();
+        self
+    }
+
+    /// HTTP/2 liveness: after `interval` without any frame from the peer, send a PING; if its
+    /// answer does not come within `timeout`, close the connection. This finds peers that
+    /// vanished without closing (a pulled cable, a crashed host) while requests are still in
+    /// flight, which no idle timeout can. `None` turns it off. Default: 60 s and 20 s.
+    pub fn http2_keep_alive(mut self, keep_alive: Option<(Duration, Duration)>) -> Server {
+        self.http2_keep_alive = keep_alive;
+        self
+    }
+
+    /// The slowest a client may send a request body (Kestrel's `MinRequestBodyDataRate`):
+    /// once a handler has waited for body bytes longer than `grace`, the body must have come
+    /// at `bytes_per_second` on average, or reading it fails
+    /// ([`BodyError::is_too_slow`]) and the client gets `408 Request Timeout` (HTTP/1: and the
+    /// connection closes). Only time the handler spends waiting for the client counts. Without
+    /// it, a client uploading at 1 byte/s holds its slot as long as it likes. `None` turns it
+    /// off. Default: 240 bytes/s after 5 s ([`MinDataRate::DEFAULT`]).
+    pub fn min_request_body_rate(mut self, rate: impl Into<Option<MinDataRate>>) -> Server {
+        self.min_request_body_rate = rate.into();
         self
     }
 
@@ -156,6 +223,37 @@ impl Server {
         self
     }
 
+    fn connection_settings(&self) -> ConnectionSettings {
+        let mut builder = auto::Builder::new(BrigadeExecutor);
+        builder
+            .http1()
+            .timer(BrigadeTimer)
+            .header_read_timeout(self.header_read_timeout);
+        let mut http2 = builder.http2();
+        http2.timer(BrigadeTimer);
+        if let Some((interval, timeout)) = self.http2_keep_alive {
+            http2
+                .keep_alive_interval(interval)
+                .keep_alive_timeout(timeout);
+        }
+        if self.http1_only {
+            builder = builder.http1_only();
+        }
+        ConnectionSettings {
+            builder,
+            sniff_deadline: if self.http1_only {
+                None
+            } else {
+                self.header_read_timeout
+            },
+            idle: IdleLimits {
+                first_request: self.header_read_timeout,
+                idle: self.idle_timeout,
+            },
+            min_body_rate: self.min_request_body_rate,
+        }
+    }
+
     /// Serves connections with `service` until shutdown (see
     /// [`shutdown_on`](Server::shutdown_on)); without a shutdown token, forever.
     ///
@@ -171,15 +269,15 @@ impl Server {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        panic::install_hook();
+        let settings = Arc::new(self.connection_settings());
         let Server {
             listener,
-            header_read_timeout,
             max_connections,
-            http1_only,
             shutdown,
             drain_timeout,
+            ..
         } = self;
-        let settings = Arc::new(connection_settings(header_read_timeout, http1_only));
         let service = Arc::new(service);
         let limit = ConnectionLimit::new(max_connections);
         let finish = CancellationTokenSource::new();
@@ -229,6 +327,9 @@ impl fmt::Debug for Server {
         f.debug_struct("Server")
             .field("local_addr", &self.listener.local_addr().ok())
             .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("http2_keep_alive", &self.http2_keep_alive)
+            .field("min_request_body_rate", &self.min_request_body_rate)
             .field("max_connections", &self.max_connections)
             .field("http1_only", &self.http1_only)
             .field("shutdown", &self.shutdown)
@@ -265,29 +366,6 @@ where
     Server::from_listener(listener)
         .serve(service_fn(handler))
         .await
-}
-
-fn connection_settings(
-    header_read_timeout: Option<Duration>,
-    http1_only: bool,
-) -> ConnectionSettings {
-    let mut builder = auto::Builder::new(BrigadeExecutor);
-    builder
-        .http1()
-        .timer(BrigadeTimer)
-        .header_read_timeout(header_read_timeout);
-    builder.http2().timer(BrigadeTimer);
-    if http1_only {
-        builder = builder.http1_only();
-    }
-    ConnectionSettings {
-        builder,
-        sniff_deadline: if http1_only {
-            None
-        } else {
-            header_read_timeout
-        },
-    }
 }
 
 /// Cancels its source when dropped: if `serve`'s future is dropped midway, the connections
