@@ -1,4 +1,4 @@
-//! Behaviour tests for cooperative cancellation: promises K1-K10 of SEMANTICS.md (K11 is the
+//! Behaviour tests for cooperative cancellation: promises K1-K10 of docs/SEMANTICS.md (K11 is the
 //! loom models in src/cancel/loom_tests.rs, plus a stress test here).
 //!
 //! This binary has its own counting global allocator (K10, K6): only allocations made on a
@@ -1062,7 +1062,7 @@ fn dropping_an_uncancelled_source_drops_its_callbacks_unrun() {
 }
 
 #[test]
-fn a_cancelled_source_can_still_be_dropped_and_its_tokens_stay_cancelled() {
+fn k2_a_cancelled_source_can_still_be_dropped_and_its_tokens_stay_cancelled() {
     let source = CancellationTokenSource::new();
     let token = source.token();
     source.cancel();

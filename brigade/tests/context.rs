@@ -1,4 +1,4 @@
-//! Behaviour tests for ExecutionContext and AsyncLocal: promises C1-C7 of SEMANTICS.md
+//! Behaviour tests for ExecutionContext and AsyncLocal: promises C1-C7 of docs/SEMANTICS.md
 //! (seed section 4).
 
 #[path = "common/alloc_counter.rs"]

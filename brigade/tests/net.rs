@@ -1,5 +1,5 @@
 //! Sockets: I1 (allocation-free reads and writes live in allocations.rs), I3 and K9 for sockets
-//! from SEMANTICS.md, plus TCP, UDP and Unix round trips against real kernel sockets and std
+//! from docs/SEMANTICS.md, plus TCP, UDP and Unix round trips against real kernel sockets and std
 //! peers.
 
 mod common;

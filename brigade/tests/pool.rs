@@ -1,4 +1,4 @@
-//! Behaviour tests for the thread pool: promises P1, P2, P3 and P5 of SEMANTICS.md.
+//! Behaviour tests for the thread pool: promises P1, P2, P3 and P5 of docs/SEMANTICS.md.
 
 mod common;
 

@@ -310,7 +310,7 @@ fn shutdown_timeout_completes_when_workers_are_idle() {
 }
 
 #[test]
-fn a_panicking_thread_hook_is_reported_and_the_runtime_still_works_and_shuts_down() {
+fn p3_a_panicking_thread_hook_is_reported_and_the_runtime_still_works_and_shuts_down() {
     quiet_expected_panics();
     let rt = Runtime::builder()
         .workers(2)

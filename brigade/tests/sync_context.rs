@@ -1,5 +1,5 @@
 //! Behaviour tests for SynchronizationContext, MainLoop and configure_await: promises X1-X6 of
-//! SEMANTICS.md (seed sections 8 and 13C).
+//! docs/SEMANTICS.md (seed sections 8 and 13C).
 
 #[path = "common/alloc_counter.rs"]
 mod alloc_counter;

@@ -1,4 +1,4 @@
-//! Behaviour tests for tasks and the task combinators: promises S1-S10 of SEMANTICS.md
+//! Behaviour tests for tasks and the task combinators: promises S1-S10 of docs/SEMANTICS.md
 //! (S11, allocation counts, lives in allocations.rs because it needs its own global allocator).
 
 mod common;

@@ -1,5 +1,6 @@
-//! Time: T1, T3, T4 of SEMANTICS.md, plus the timer driver's edges (T2 and T5 count
-//! allocations, so they live in allocations.rs). Timing bounds are wide: the machine is shared.
+//! Time: T1, T3, T4 of docs/SEMANTICS.md, T2's timer count, plus the timer driver's edges (T2's
+//! memory and T5 count allocations, so they live in allocations.rs). Timing bounds are wide:
+//! the machine is shared.
 
 mod common;
 
@@ -387,7 +388,7 @@ fn ten_thousand_sleeps_all_fire_and_the_wheel_empties() {
 }
 
 #[test]
-fn dropping_pending_sleeps_removes_their_timers() {
+fn t2_dropping_pending_sleeps_removes_their_timers() {
     let rt = two_workers();
     let handle = rt.handle().clone();
     rt.block_on(async move {
