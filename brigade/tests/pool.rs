@@ -1,7 +1,5 @@
 //! Behaviour tests for the thread pool: promises P1, P2, P3 and P5 of docs/SEMANTICS.md.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -11,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use brigade::{when_all, yield_now, Runtime};
-use common::*;
+use brigade_test_support::*;
 
 // ---------------------------------------------------------------- P1
 

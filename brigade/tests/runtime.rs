@@ -1,8 +1,6 @@
 //! Behaviour tests for the runtime's front door: Builder validation, block_on, spawning after
 //! shutdown, the default runtime, the current runtime, metrics and the test macro.
 
-mod common;
-
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,7 +8,7 @@ use std::time::Duration;
 
 use brigade::runtime::SpawnError;
 use brigade::{when_all, Handle, Runtime, TaskError};
-use common::*;
+use brigade_test_support::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
