@@ -6,7 +6,7 @@
 //!   (a process has one global allocator, so each binary decides for itself).
 //! - [`poll`]: polling a future once by hand, a no-op and a counting waker.
 //! - [`guard`]: watchdogs that turn a hang into a failure, drop flags, panic helpers.
-//! - [`foreign_loop`]: a foreign event loop hosting tasks through `SyncContext`.
+//! - [`foreign_loop`](mod@foreign_loop): a foreign event loop hosting tasks through `SyncContext`.
 //! - [`rt`]: the runtime the behaviour tests build again and again.
 #![deny(missing_docs)]
 
