@@ -1,5 +1,5 @@
 //! Stopping a running query with a [`CancellationToken`] — seed section 12 (cooperative
-//! cancellation) applied to 13B (the database), SEMANTICS.md K9 for the database.
+//! cancellation) applied to 13B (the database), docs/SEMANTICS.md K9 for the database.
 //!
 //! Dropping a query future is not enough: the server would go on running the query, and the
 //! connection would stay busy with it (the next query on it waits behind). PostgreSQL's own way

@@ -54,7 +54,7 @@
 //! (and tokio-util's codec), never tokio's runtime, reactor or timers. brigade's `TcpStream`
 //! and `UnixStream` implement those traits on brigade's reactor; the connection future is a
 //! brigade task; timeouts are brigade timers. A process using this crate runs no tokio runtime
-//! (SEMANTICS.md I4).
+//! (docs/SEMANTICS.md I4).
 //!
 //! ## Limits
 //!

@@ -1,4 +1,5 @@
-//! tokio-postgres on brigade against a real, throwaway PostgreSQL server (SEMANTICS.md I4, K9).
+//! tokio-postgres on brigade against a real, throwaway PostgreSQL server (docs/SEMANTICS.md
+//! I4, K9).
 //!
 //! Each test starts its own cluster (`TempCluster`, about a second) so tests cannot disturb
 //! each other — one terminates backends, another exhausts a pool. PostgreSQL must be installed

@@ -2,95 +2,34 @@
 //! tests live alone here). Only allocations made on a thread that has switched counting on are
 //! counted, so other tests running in parallel do not disturb the numbers.
 
-mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use brigade::{Runtime, Task};
-use common::watchdog;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static COUNT_HERE: Cell<bool> = const { Cell::new(false) };
-}
-
-fn counting_here() -> bool {
-    COUNT_HERE.try_with(Cell::get).unwrap_or(false)
-}
-
-// SAFETY: forwards to the system allocator; only adds a counter.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if counting_here() {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if counting_here() {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if counting_here() {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use brigade::Task;
+use brigade_test_support::{
+    allocations_on_this_thread, count_allocations, rt, watchdog, CountingAllocator,
+};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Counts the allocations this thread makes while `f` runs. The counter is global but only
-/// threads with the flag on add to it; each test using this runs its measured section on a
-/// single-worker runtime and the tests are serialised by a lock.
-fn count_here<T>(f: impl FnOnce() -> T) -> (T, u64) {
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
-    COUNT_HERE.with(|c| c.set(true));
-    let out = f();
-    COUNT_HERE.with(|c| c.set(false));
-    (out, ALLOCATIONS.load(Ordering::SeqCst) - before)
-}
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_worker() -> Runtime {
-    Runtime::builder().workers(1).build().expect("runtime")
-}
 
 #[test]
 fn s11_awaiting_an_already_ready_future_allocates_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let allocations = watchdog("s11 ready", Duration::from_secs(10), || {
-        let rt = one_worker();
+        let rt = rt(1);
         rt.block_on(rt.spawn(async {
             // Warm up anything lazily initialised on this worker.
             std::future::ready(0u32).await;
-            let before = ALLOCATIONS.load(Ordering::SeqCst);
-            COUNT_HERE.with(|c| c.set(true));
+            let before = allocations_on_this_thread();
             let mut sum = 0u64;
             for i in 0..1000u64 {
                 sum += std::future::ready(i).await;
                 sum += async { 1 }.await;
             }
-            COUNT_HERE.with(|c| c.set(false));
             assert_eq!(sum, 1000 * 999 / 2 + 1000);
-            ALLOCATIONS.load(Ordering::SeqCst) - before
+            allocations_on_this_thread() - before
         }))
     });
     assert_eq!(
@@ -102,7 +41,7 @@ fn s11_awaiting_an_already_ready_future_allocates_nothing() {
 /// Spawns `n` tasks that complete on their first poll and awaits them, all from one task on a
 /// one-worker runtime (so every poll happens on the counting thread). Returns allocations made.
 fn spawn_ready_tasks(n: usize, batch: bool) -> u64 {
-    let rt = one_worker();
+    let rt = rt(1);
     rt.block_on(rt.spawn(async move {
         // Warm-up: first spawns may initialise per-thread state; the handle vector is made now.
         for _ in 0..100 {
@@ -110,8 +49,7 @@ fn spawn_ready_tasks(n: usize, batch: bool) -> u64 {
         }
         let mut handles: Vec<Task<u32>> = Vec::with_capacity(n);
         let (sum, allocations) = {
-            let before = ALLOCATIONS.load(Ordering::SeqCst);
-            COUNT_HERE.with(|c| c.set(true));
+            let before = allocations_on_this_thread();
             let mut sum = 0u64;
             if batch {
                 for i in 0..n {
@@ -125,8 +63,7 @@ fn spawn_ready_tasks(n: usize, batch: bool) -> u64 {
                     sum += u64::from(brigade::spawn(async move { i as u32 }).await);
                 }
             }
-            COUNT_HERE.with(|c| c.set(false));
-            (sum, ALLOCATIONS.load(Ordering::SeqCst) - before)
+            (sum, allocations_on_this_thread() - before)
         };
         assert_eq!(sum, (n as u64) * (n as u64 - 1) / 2);
         drop(handles);
@@ -169,7 +106,7 @@ fn s11_many_ready_tasks_spawned_in_a_batch_cost_about_one_allocation_each() {
 
 #[test]
 fn s11_the_counting_allocator_sees_allocations() {
-    let (_v, n) = count_here(|| std::hint::black_box(vec![1u8; 10]));
+    let (_v, n) = count_allocations(|| std::hint::black_box(vec![1u8; 10]));
     assert!(
         n >= 1,
         "the counting allocator did not count a Vec allocation"
@@ -182,7 +119,7 @@ fn sleep_cycles(n: usize) -> (u64, usize) {
     use std::future::{poll_fn, Future};
     use std::pin::pin;
     use std::task::Poll;
-    let rt = one_worker();
+    let rt = rt(1);
     let allocations = rt.block_on(rt.spawn(async move {
         let cycle = || async {
             let mut pending = pin!(brigade::time::sleep(Duration::from_secs(3600)));
@@ -194,13 +131,11 @@ fn sleep_cycles(n: usize) -> (u64, usize) {
         };
         // Warm-up: anything lazily made on first use.
         cycle().await;
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
-        COUNT_HERE.with(|c| c.set(true));
+        let before = allocations_on_this_thread();
         for _ in 0..n {
             cycle().await;
         }
-        COUNT_HERE.with(|c| c.set(false));
-        ALLOCATIONS.load(Ordering::SeqCst) - before
+        allocations_on_this_thread() - before
     }));
     (allocations, rt.metrics().timers_pending)
 }
@@ -235,7 +170,7 @@ fn t2_a_million_sleeps_created_polled_and_dropped_leave_nothing_behind() {
 fn i1_socket_reads_and_writes_allocate_nothing_after_setup() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let allocations = watchdog("i1 sockets", Duration::from_secs(30), || {
-        let rt = one_worker();
+        let rt = rt(1);
         rt.block_on(rt.spawn(async {
             use brigade::net::{TcpListener, TcpStream};
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -259,14 +194,12 @@ fn i1_socket_reads_and_writes_allocate_nothing_after_setup() {
                 client.write_all(&message).await.unwrap();
                 client.read_exact(&mut back).await.unwrap();
             }
-            let before = ALLOCATIONS.load(Ordering::SeqCst);
-            COUNT_HERE.with(|c| c.set(true));
+            let before = allocations_on_this_thread();
             for _ in 0..1000 {
                 client.write_all(&message).await.unwrap();
                 client.read_exact(&mut back).await.unwrap();
             }
-            COUNT_HERE.with(|c| c.set(false));
-            let allocations = ALLOCATIONS.load(Ordering::SeqCst) - before;
+            let allocations = allocations_on_this_thread() - before;
             drop(client);
             echo.await;
             allocations

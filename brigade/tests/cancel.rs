@@ -1,99 +1,31 @@
-//! Behaviour tests for cooperative cancellation: promises K1-K10 of SEMANTICS.md (K11 is the
+//! Behaviour tests for cooperative cancellation: promises K1-K10 of docs/SEMANTICS.md (K11 is the
 //! loom models in src/cancel/loom_tests.rs, plus a stress test here).
 //!
 //! This binary has its own counting global allocator (K10, K6): only allocations made on a
 //! thread that has switched counting on are counted, so tests running in parallel do not
 //! disturb each other's figures.
 
-mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::HashSet;
 use std::future::Future;
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use brigade::cancel::{CancellationToken, CancellationTokenSource, Cancelled, Registration};
 use brigade::future::AggregatePanic;
 use brigade::prelude::*;
-use brigade::Runtime;
-use common::*;
+use brigade_test_support::*;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
 // ------------------------------------------------------------ counting allocator
 
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-    static LIVE_BYTES: Cell<i64> = const { Cell::new(0) };
-}
-
-fn note(allocations: u64, bytes: i64) {
-    let _ = COUNTING.try_with(|on| {
-        if on.get() {
-            let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + allocations));
-            let _ = LIVE_BYTES.try_with(|b| b.set(b.get() + bytes));
-        }
-    });
-}
-
-// SAFETY: forwards to the system allocator; only adds thread-local counters.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(1, layout.size() as i64);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(1, layout.size() as i64);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(1, new_size as i64 - layout.size() as i64);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note(0, -(layout.size() as i64));
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// What `f` allocated on this thread: (number of allocations, net bytes still live).
-fn measure<T>(f: impl FnOnce() -> T) -> (T, u64, i64) {
-    let allocations = ALLOCATIONS.with(Cell::get);
-    let bytes = LIVE_BYTES.with(Cell::get);
-    COUNTING.with(|c| c.set(true));
-    let out = f();
-    COUNTING.with(|c| c.set(false));
-    (
-        out,
-        ALLOCATIONS.with(Cell::get) - allocations,
-        LIVE_BYTES.with(Cell::get) - bytes,
-    )
-}
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 // ------------------------------------------------------------ helpers
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .build()
-        .expect("runtime")
-}
 
 /// A shared log of which callbacks ran.
 #[derive(Clone, Default)]
@@ -106,10 +38,6 @@ impl Log {
     fn take(&self) -> Vec<usize> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
-}
-
-fn poll_once<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
-    Pin::new(future).poll(&mut Context::from_waker(waker))
 }
 
 // ------------------------------------------------------------ K1
@@ -582,7 +510,7 @@ fn k7_cancel_after_on_a_runtime_runs_the_callbacks_on_its_worker() {
         });
         // The awaiting task's waker was registered last, so it runs first (K3, newest first):
         // the user callback may still be running on the worker when block_on returns.
-        common::wait_until("the callback ran", LIMIT, || {
+        wait_until("the callback ran", LIMIT, || {
             !thread.lock().unwrap().is_empty()
         });
         let name = thread.lock().unwrap().clone();
@@ -842,11 +770,11 @@ fn k10_none_never_cancels_and_costs_no_allocation() {
         drop(registration);
         let mut waiting = copy.cancelled();
         for _ in 0..100 {
-            assert!(poll_once(&mut waiting, &waker).is_pending());
+            assert!(poll_once_with(&mut waiting, &waker).is_pending());
         }
         let mut wrapped = std::future::pending::<()>().with_cancellation(&copy);
         for _ in 0..100 {
-            assert!(poll_once(&mut wrapped, &waker).is_pending());
+            assert!(poll_once_with(&mut wrapped, &waker).is_pending());
         }
     });
     assert_eq!(
@@ -1022,7 +950,7 @@ fn a_dropped_waiter_leaves_no_registration_behind() {
     let source = CancellationTokenSource::new();
     let (wakes, waker) = counting_waker();
     let mut waiting = source.token().cancelled();
-    assert!(poll_once(&mut waiting, &waker).is_pending());
+    assert!(poll_once_with(&mut waiting, &waker).is_pending());
     assert_eq!(source.registration_count(), 1);
     drop(waiting);
     assert_eq!(source.registration_count(), 0);
@@ -1094,7 +1022,7 @@ fn dropping_an_uncancelled_source_drops_its_callbacks_unrun() {
 }
 
 #[test]
-fn a_cancelled_source_can_still_be_dropped_and_its_tokens_stay_cancelled() {
+fn k2_a_cancelled_source_can_still_be_dropped_and_its_tokens_stay_cancelled() {
     let source = CancellationTokenSource::new();
     let token = source.token();
     source.cancel();

@@ -1,39 +1,24 @@
-//! Behaviour tests for ExecutionContext and AsyncLocal: promises C1-C7 of SEMANTICS.md
+//! Behaviour tests for ExecutionContext and AsyncLocal: promises C1-C7 of docs/SEMANTICS.md
 //! (seed section 4).
 
-#[path = "common/alloc_counter.rs"]
-mod alloc_counter;
-mod common;
-
 use std::collections::HashSet;
-use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::Poll;
 use std::thread;
 use std::time::Duration;
 
-use alloc_counter::count_allocations;
 use brigade::context::{AsyncLocal, ExecutionContext};
 use brigade::sync_context::{self, MainLoop};
 use brigade::{yield_now, Promise, Runtime, Task, TaskError};
-use common::*;
+use brigade_test_support::*;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .build()
-        .expect("runtime")
-}
-
-/// Polls `future` once with a waker that does nothing.
-fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
-    future.poll(&mut Context::from_waker(Waker::noop()))
-}
 
 // ---------------------------------------------------------------- C1
 
@@ -232,16 +217,16 @@ fn c3_between_polls_and_after_a_drop_the_previous_value_is_back() {
         yield_now().await;
         C3.get()
     }));
-    assert!(poll_once(scope.as_mut()).is_pending());
+    assert!(poll_once(&mut scope.as_mut()).is_pending());
     assert_eq!(
         C3.get(),
         Some("outer"),
         "the scope's value leaked between polls"
     );
-    assert_eq!(poll_once(scope.as_mut()), Poll::Ready(Some("inner")));
+    assert_eq!(poll_once(&mut scope.as_mut()), Poll::Ready(Some("inner")));
 
     let mut dropped_early = Box::pin(C3.scope("inner", yield_now()));
-    assert!(poll_once(dropped_early.as_mut()).is_pending());
+    assert!(poll_once(&mut dropped_early.as_mut()).is_pending());
     drop(dropped_early);
     assert_eq!(C3.get(), Some("outer"), "dropping the scope left its value");
     C3.clear();
@@ -261,7 +246,7 @@ fn c3_the_scoped_future_is_dropped_inside_its_scope() {
         let _probe = probe;
         yield_now().await;
     }));
-    assert!(poll_once(scope.as_mut()).is_pending());
+    assert!(poll_once(&mut scope.as_mut()).is_pending());
     drop(scope);
     assert_eq!(*seen.lock().unwrap(), Some("inner"));
 }
@@ -273,7 +258,7 @@ fn c3_a_panic_inside_the_scope_still_restores_the_outer_value() {
     let mut scope = pin!(C3.scope("inner", async {
         panic!("[expected] inside the scope");
     }));
-    let result = catch_unwind(AssertUnwindSafe(|| poll_once(scope.as_mut())));
+    let result = catch_unwind(AssertUnwindSafe(|| poll_once(&mut scope.as_mut())));
     assert!(result.is_err());
     assert_eq!(C3.get(), Some("outer"));
     C3.clear();

@@ -6,47 +6,17 @@
 //! One test in its own binary: the counting allocator sees every thread, so nothing else may
 //! run beside it.
 
-mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::{pending, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use brigade::{Promise, Runtime, TaskError};
-use common::{quiet_expected_panics, watchdog};
-
-struct LiveBytes;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator; only keeps a running total of live bytes.
-unsafe impl GlobalAlloc for LiveBytes {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use brigade_test_support::{live_bytes, quiet_expected_panics, watchdog, CountingAllocator};
 
 #[global_allocator]
-static GLOBAL: LiveBytes = LiveBytes;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Keeps a clone of its waker in a shared list (so wakers outlive the task), then finishes on
 /// the second poll.
@@ -135,7 +105,7 @@ fn no_task_cell_waker_or_queue_entry_outlives_its_runtime() {
             workload(&rt, 50);
         }
         std::thread::sleep(Duration::from_millis(300));
-        let baseline = LIVE.load(Ordering::SeqCst);
+        let baseline = live_bytes();
 
         let rounds = 2_000;
         {
@@ -144,10 +114,10 @@ fn no_task_cell_waker_or_queue_entry_outlives_its_runtime() {
         }
         // Blocking threads are not joined at drop; they exit on their own shortly after.
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut leaked = LIVE.load(Ordering::SeqCst) - baseline;
+        let mut leaked = live_bytes() - baseline;
         while leaked > 64 * 1024 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
-            leaked = LIVE.load(Ordering::SeqCst) - baseline;
+            leaked = live_bytes() - baseline;
         }
         // Leaking even one task cell per round would be 2 000 x ~100+ bytes.
         assert!(

@@ -1,8 +1,6 @@
 //! Sockets: I1 (allocation-free reads and writes live in allocations.rs), I3 and K9 for sockets
-//! from SEMANTICS.md, plus TCP, UDP and Unix round trips against real kernel sockets and std
+//! from docs/SEMANTICS.md, plus TCP, UDP and Unix round trips against real kernel sockets and std
 //! peers.
-
-mod common;
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -14,13 +12,9 @@ use brigade::cancel::CancellationTokenSource;
 use brigade::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 use brigade::prelude::*;
 use brigade::Runtime;
-use common::watchdog;
+use brigade_test_support::{rt, watchdog};
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn two_workers() -> Runtime {
-    Runtime::builder().workers(2).build().expect("runtime")
-}
 
 /// An echo server on a loopback port: echoes every connection until EOF.
 async fn echo_server() -> std::net::SocketAddr {
@@ -53,7 +47,7 @@ async fn echo_server() -> std::net::SocketAddr {
 
 #[test]
 fn tcp_echo_round_trips_from_many_concurrent_clients() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("tcp echo", LIMIT, move || {
         rt.block_on(async {
             let addr = echo_server().await;
@@ -78,7 +72,7 @@ fn tcp_echo_round_trips_from_many_concurrent_clients() {
 
 #[test]
 fn a_brigade_server_talks_to_a_blocking_std_client_and_back() {
-    let rt = two_workers();
+    let rt = rt(2);
     let (listener, addr) = rt.block_on(async {
         let listener = TcpListener::bind("localhost:0")
             .await
@@ -110,7 +104,7 @@ fn a_brigade_server_talks_to_a_blocking_std_client_and_back() {
 
 #[test]
 fn i3_eof_is_a_zero_byte_read_and_a_refused_connect_is_an_error() {
-    let rt = two_workers();
+    let rt = rt(2);
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -157,7 +151,7 @@ fn reset_on_close(stream: &std::net::TcpStream) {
 
 #[test]
 fn i3_a_peer_reset_surfaces_as_an_io_error_never_a_panic() {
-    let rt = two_workers();
+    let rt = rt(2);
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -194,7 +188,7 @@ fn i3_a_peer_reset_surfaces_as_an_io_error_never_a_panic() {
 
 #[test]
 fn k9_a_socket_read_under_a_token_ends_promptly_on_cancel_and_the_socket_stays_usable() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("k9 socket", LIMIT, move || {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -234,7 +228,7 @@ fn k9_a_socket_read_under_a_token_ends_promptly_on_cancel_and_the_socket_stays_u
 
 #[test]
 fn split_halves_read_and_write_from_different_tasks_and_dropping_the_writer_sends_eof() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("split", LIMIT, move || {
         rt.block_on(async {
             let addr = echo_server().await;
@@ -266,7 +260,7 @@ fn split_halves_read_and_write_from_different_tasks_and_dropping_the_writer_send
 
 #[test]
 fn several_tasks_can_accept_on_one_listener() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("shared accept", LIMIT, move || {
         rt.block_on(async {
             let listener = Arc::new(TcpListener::bind("127.0.0.1:0").await.unwrap());
@@ -296,7 +290,7 @@ fn several_tasks_can_accept_on_one_listener() {
 
 #[test]
 fn udp_datagrams_go_both_ways() {
-    let rt = two_workers();
+    let rt = rt(2);
     rt.block_on(async {
         let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -314,7 +308,7 @@ fn udp_datagrams_go_both_ways() {
 
 #[test]
 fn unix_sockets_connect_by_path_and_echo() {
-    let rt = two_workers();
+    let rt = rt(2);
     let dir = std::env::temp_dir().join(format!("brigade-unix-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -370,7 +364,7 @@ impl ReadExactCompat for UnixStream {
 
 #[test]
 fn sockets_whose_runtime_shut_down_report_an_error_instead_of_hanging() {
-    let rt = two_workers();
+    let rt = rt(2);
     let (mut stream, _peer) = rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -379,7 +373,7 @@ fn sockets_whose_runtime_shut_down_report_an_error_instead_of_hanging() {
         (stream, peer)
     });
     drop(rt);
-    let other = two_workers();
+    let other = brigade_test_support::rt(2);
     let error = watchdog("read after shutdown", LIMIT, move || {
         other.block_on(async move {
             let mut buf = [0; 4];
@@ -394,7 +388,7 @@ fn sockets_whose_runtime_shut_down_report_an_error_instead_of_hanging() {
 
 #[test]
 fn the_metrics_count_registrations_and_events() {
-    let rt = two_workers();
+    let rt = rt(2);
     let handle = rt.handle().clone();
     rt.block_on(async move {
         let before = handle.metrics().io_registrations;
@@ -452,7 +446,7 @@ fn s9_a_yield_lets_a_ready_socket_run_before_the_yielder_runs_again() {
 
 #[test]
 fn try_read_would_block_makes_readable_wait_for_new_data_instead_of_spinning() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("try_read", LIMIT, move || {
         rt.block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -476,7 +470,7 @@ fn try_read_would_block_makes_readable_wait_for_new_data_instead_of_spinning() {
 
 #[test]
 fn a_udp_error_reported_once_does_not_make_later_receives_spin() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("udp error", LIMIT, move || {
         rt.block_on(async {
             // A port with nobody behind it: the send draws an ICMP "port unreachable".

@@ -1,6 +1,4 @@
-//! Behaviour tests for the thread pool: promises P1, P2, P3 and P5 of SEMANTICS.md.
-
-mod common;
+//! Behaviour tests for the thread pool: promises P1, P2, P3 and P5 of docs/SEMANTICS.md.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -11,7 +9,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use brigade::{when_all, yield_now, Runtime};
-use common::*;
+use brigade_test_support::*;
 
 // ---------------------------------------------------------------- P1
 

@@ -1,8 +1,6 @@
 //! Behaviour tests for the runtime's front door: Builder validation, block_on, spawning after
 //! shutdown, the default runtime, the current runtime, metrics and the test macro.
 
-mod common;
-
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,7 +8,7 @@ use std::time::Duration;
 
 use brigade::runtime::SpawnError;
 use brigade::{when_all, Handle, Runtime, TaskError};
-use common::*;
+use brigade_test_support::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -310,7 +308,7 @@ fn shutdown_timeout_completes_when_workers_are_idle() {
 }
 
 #[test]
-fn a_panicking_thread_hook_is_reported_and_the_runtime_still_works_and_shuts_down() {
+fn p3_a_panicking_thread_hook_is_reported_and_the_runtime_still_works_and_shuts_down() {
     quiet_expected_panics();
     let rt = Runtime::builder()
         .workers(2)

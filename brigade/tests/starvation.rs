@@ -2,15 +2,13 @@
 //! retiring, cooperative blocking), with real blocked threads. Timing bounds are wide: the
 //! machine is shared; the side-by-side figure is in BENCHMARKS.md.
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use brigade::runtime::StallReport;
 use brigade::Runtime;
-use common::{wait_until, watchdog};
+use brigade_test_support::{wait_until, watchdog};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -253,7 +251,7 @@ fn the_task_dump_lists_every_live_task_with_state_age_and_polls() {
 
 #[test]
 fn a_panicking_stall_hook_does_not_stop_stall_detection() {
-    common::quiet_expected_panics();
+    brigade_test_support::quiet_expected_panics();
     watchdog("panicking hook", LIMIT, || {
         let rt = Runtime::builder()
             .workers(1)

@@ -2,8 +2,6 @@
 //! thousands of tasks. Every future must be dropped exactly once, every outcome must be one
 //! the task could have had, and nothing may hang.
 
-mod common;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use brigade::{Runtime, TaskError};
-use common::watchdog;
+use brigade_test_support::watchdog;
 
 /// Finishes after `wakes_needed` wake-ups delivered through `slot` by other threads.
 struct NeedsWakes {

@@ -1,9 +1,5 @@
 //! Behaviour tests for SynchronizationContext, MainLoop and configure_await: promises X1-X6 of
-//! SEMANTICS.md (seed sections 8 and 13C).
-
-#[path = "common/alloc_counter.rs"]
-mod alloc_counter;
-mod common;
+//! docs/SEMANTICS.md (seed sections 8 and 13C).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -16,20 +12,14 @@ use std::task::{Context, Poll};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
-use alloc_counter::count_allocations;
 use brigade::prelude::*;
 use brigade::sync_context::{self, MainLoop, Runnable, SyncContext};
-use brigade::Runtime;
-use common::*;
+use brigade_test_support::*;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .build()
-        .expect("runtime")
-}
 
 fn is(a: &Option<Arc<dyn SyncContext>>, b: &Arc<dyn SyncContext>) -> bool {
     a.as_ref().is_some_and(|a| Arc::ptr_eq(a, b))

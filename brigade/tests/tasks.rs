@@ -1,7 +1,5 @@
-//! Behaviour tests for tasks and the task combinators: promises S1-S10 of SEMANTICS.md
+//! Behaviour tests for tasks and the task combinators: promises S1-S10 of docs/SEMANTICS.md
 //! (S11, allocation counts, lives in allocations.rs because it needs its own global allocator).
-
-mod common;
 
 use std::future::Future;
 use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
@@ -15,16 +13,9 @@ use brigade::future::AggregatePanic;
 use brigade::runtime::UnhandledPanic;
 use brigade::task::{Abandoned, AlreadySet};
 use brigade::{when_all, when_any, yield_now, Promise, Runtime, TaskError};
-use common::*;
+use brigade_test_support::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-fn rt(workers: usize) -> Runtime {
-    Runtime::builder()
-        .workers(workers)
-        .build()
-        .expect("runtime")
-}
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 

@@ -1,7 +1,6 @@
-//! Time: T1, T3, T4 of SEMANTICS.md, plus the timer driver's edges (T2 and T5 count
-//! allocations, so they live in allocations.rs). Timing bounds are wide: the machine is shared.
-
-mod common;
+//! Time: T1, T3, T4 of docs/SEMANTICS.md, T2's timer count, plus the timer driver's edges (T2's
+//! memory and T5 count allocations, so they live in allocations.rs). Timing bounds are wide:
+//! the machine is shared.
 
 use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -14,24 +13,13 @@ use std::time::{Duration, Instant};
 use brigade::time::{
     interval, interval_at, sleep, sleep_until, timeout, timeout_at, Elapsed, MissedTicks,
 };
-use brigade::Runtime;
-use common::{counting_waker, panic_text, watchdog, DropFlag};
-
-fn two_workers() -> Runtime {
-    Runtime::builder().workers(2).build().expect("runtime")
-}
-
-/// Polls `future` once with a waker that does nothing.
-fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    let (_count, waker) = counting_waker();
-    Pin::new(future).poll(&mut Context::from_waker(&waker))
-}
-
-use std::pin::Pin;
+use brigade_test_support::{
+    counting_waker, panic_text, poll_once, quiet_expected_panics, rt, watchdog, DropFlag,
+};
 
 #[test]
 fn t1_sleep_never_completes_before_its_duration() {
-    let rt = two_workers();
+    let rt = rt(2);
     let early = watchdog("t1 never early", Duration::from_secs(20), move || {
         rt.block_on(async {
             let sleepers = (0..200u64).map(|i| {
@@ -55,7 +43,7 @@ fn t1_sleep_never_completes_before_its_duration() {
 
 #[test]
 fn t1_sleep_completes_soon_after_its_deadline_under_light_load() {
-    let rt = two_workers();
+    let rt = rt(2);
     let mut lateness = watchdog("t1 on time", Duration::from_secs(20), move || {
         rt.block_on(rt.spawn(async {
             let mut lateness = Vec::new();
@@ -91,7 +79,7 @@ fn t1_a_zero_sleep_is_ready_at_once_even_outside_a_runtime() {
 
 #[test]
 fn t3_timeout_gives_elapsed_after_the_duration_and_drops_the_future_then() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("t3 elapsed", Duration::from_secs(20), move || {
         rt.block_on(async {
             let dropped = Arc::new(AtomicBool::new(false));
@@ -134,7 +122,7 @@ impl ElapsedForTests for Elapsed {
 
 #[test]
 fn t3_timeout_gives_the_value_when_the_future_finishes_first() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("t3 ok", Duration::from_secs(20), move || {
         rt.block_on(async {
             let fast = timeout(Duration::from_secs(30), async {
@@ -158,7 +146,7 @@ fn ticks_after_a_stall(
     stall: Duration,
     n: usize,
 ) -> Vec<Duration> {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("t4 interval", Duration::from_secs(20), move || {
         rt.block_on(async move {
             let start = Instant::now();
@@ -222,7 +210,7 @@ fn t4_interval_delay_restarts_the_period_from_the_late_tick() {
 
 #[test]
 fn t4_interval_ticks_are_a_period_apart_without_stalls() {
-    let rt = two_workers();
+    let rt = rt(2);
     let gaps = watchdog("interval", Duration::from_secs(20), move || {
         rt.block_on(rt.spawn(async {
             let mut ticker = interval(Duration::from_millis(10));
@@ -263,7 +251,7 @@ fn an_interval_with_a_zero_period_is_refused_with_a_clear_message() {
 
 #[test]
 fn far_deadlines_saturate_instead_of_overflowing() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("saturate", Duration::from_secs(20), move || {
         rt.block_on(async {
             let mut forever = pin!(sleep(Duration::MAX));
@@ -287,7 +275,7 @@ fn far_deadlines_saturate_instead_of_overflowing() {
 
 #[test]
 fn sleeps_work_from_block_on_threads_and_the_default_runtime() {
-    let rt = two_workers();
+    let rt = rt(2);
     let start = Instant::now();
     rt.block_on(sleep(Duration::from_millis(15)));
     assert!(start.elapsed() >= Duration::from_millis(15));
@@ -318,7 +306,7 @@ fn sleeps_work_from_block_on_threads_and_the_default_runtime() {
 
 #[test]
 fn an_earlier_timer_wakes_the_driver_parked_for_a_later_one() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("earlier timer", Duration::from_secs(20), move || {
         // The driving worker parks until the 3 s timer...
         let _long = rt.spawn(sleep(Duration::from_secs(3)));
@@ -333,7 +321,7 @@ fn an_earlier_timer_wakes_the_driver_parked_for_a_later_one() {
 
 #[test]
 fn timers_fire_while_every_worker_is_busy() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("busy pool", Duration::from_secs(20), move || {
         rt.block_on(async {
             let stop = Arc::new(AtomicBool::new(false));
@@ -364,7 +352,7 @@ fn timers_fire_while_every_worker_is_busy() {
 
 #[test]
 fn ten_thousand_sleeps_all_fire_and_the_wheel_empties() {
-    let rt = two_workers();
+    let rt = rt(2);
     let handle = rt.handle().clone();
     let fired = Arc::new(AtomicUsize::new(0));
     let counted = fired.clone();
@@ -387,8 +375,8 @@ fn ten_thousand_sleeps_all_fire_and_the_wheel_empties() {
 }
 
 #[test]
-fn dropping_pending_sleeps_removes_their_timers() {
-    let rt = two_workers();
+fn t2_dropping_pending_sleeps_removes_their_timers() {
+    let rt = rt(2);
     let handle = rt.handle().clone();
     rt.block_on(async move {
         let mut sleeps: Vec<_> = (0..1000)
@@ -408,7 +396,7 @@ fn dropping_pending_sleeps_removes_their_timers() {
 
 #[test]
 fn a_reset_sleep_stays_armed_without_a_new_poll() {
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("reset", Duration::from_secs(20), move || {
         rt.block_on(async {
             let start = Instant::now();
@@ -436,8 +424,8 @@ fn a_reset_sleep_stays_armed_without_a_new_poll() {
 
 #[test]
 fn a_sleep_outliving_its_runtime_says_so_instead_of_hanging() {
-    common::quiet_expected_panics();
-    let rt = two_workers();
+    quiet_expected_panics();
+    let rt = rt(2);
     let mut orphan = Box::pin(sleep(Duration::from_secs(60)));
     let (wakes, waker) = counting_waker();
     {
@@ -467,7 +455,7 @@ fn a_sleep_outliving_its_runtime_says_so_instead_of_hanging() {
 fn k9_a_sleep_and_a_timeout_under_a_token_end_promptly_on_cancel() {
     use brigade::cancel::CancellationTokenSource;
     use brigade::prelude::*;
-    let rt = two_workers();
+    let rt = rt(2);
     watchdog("k9 timers", Duration::from_secs(20), move || {
         rt.block_on(async {
             for waiting_on in ["sleep", "timeout"] {

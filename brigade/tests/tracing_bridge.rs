@@ -3,8 +3,6 @@
 //! `cargo test -p brigade --features tracing --test tracing_bridge`.
 #![cfg(feature = "tracing")]
 
-mod common;
-
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use brigade::Runtime;
-use common::watchdog;
+use brigade_test_support::watchdog;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};

@@ -1,11 +1,10 @@
-//! Helpers shared by the behaviour tests: watchdogs, drop guards, a no-op waker.
-#![allow(dead_code)]
+//! Guards for tests: a watchdog that turns a hang into a failure, polling waits, drop flags,
+//! and helpers for expected panics.
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
 /// Runs `body` on its own thread and fails the test with `what` if it takes longer than
@@ -59,25 +58,6 @@ impl Drop for DropCount {
     }
 }
 
-/// A waker that counts its wake-ups.
-#[derive(Default)]
-pub struct CountingWaker(pub AtomicUsize);
-
-impl Wake for CountingWaker {
-    fn wake(self: Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-pub fn counting_waker() -> (Arc<CountingWaker>, Waker) {
-    let counter = Arc::new(CountingWaker::default());
-    let waker = Waker::from(counter.clone());
-    (counter, waker)
-}
-
 /// The message of a panic payload made by `panic!`.
 pub fn panic_text(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&'static str>() {
@@ -94,8 +74,9 @@ pub fn thread_name() -> String {
     std::thread::current().name().unwrap_or("").to_string()
 }
 
-/// Silences the default panic hook's output for panics whose message contains `marker`
-/// (expected panics), keeping every other panic visible. Installed once per binary.
+/// Silences the default panic hook's output for expected panics — a message containing
+/// `[expected]`, or a [`Boom`] payload — keeping every other panic visible. Installed once per
+/// binary.
 pub fn quiet_expected_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -119,36 +100,3 @@ pub fn quiet_expected_panics() {
 /// A non-string panic payload, to check that the *original* payload comes back.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Boom(pub u32);
-
-/// A foreign event loop for the SyncContext tests: one named thread draining a channel of
-/// `Runnable`s, counting every post. The thread ends when every clone of the context is gone.
-pub struct ForeignLoop {
-    sender: std::sync::Mutex<mpsc::Sender<brigade::sync_context::Runnable>>,
-    pub posts: AtomicUsize,
-    pub thread: std::thread::ThreadId,
-}
-
-impl brigade::sync_context::SyncContext for ForeignLoop {
-    fn post(&self, task: brigade::sync_context::Runnable) {
-        self.posts.fetch_add(1, Ordering::SeqCst);
-        let _ = self.sender.lock().unwrap().send(task);
-    }
-}
-
-/// Starts a [`ForeignLoop`] thread named `name`.
-pub fn foreign_loop(name: &str) -> Arc<ForeignLoop> {
-    let (sender, receiver) = mpsc::channel::<brigade::sync_context::Runnable>();
-    let thread = std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            for task in receiver {
-                task.run();
-            }
-        })
-        .expect("start the foreign loop thread");
-    Arc::new(ForeignLoop {
-        sender: std::sync::Mutex::new(sender),
-        posts: AtomicUsize::new(0),
-        thread: thread.thread().id(),
-    })
-}
