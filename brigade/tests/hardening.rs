@@ -2,15 +2,13 @@
 //! cooperative blocking at its thread cap, a hung runtime drop, a leaked main loop, a
 //! forgotten timeout source), each pinned by a test that failed before its fix.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brigade::time::sleep;
 use brigade::Runtime;
-use common::watchdog;
+use brigade_test_support::watchdog;
 
 // ---- Cooperative blocking at the thread cap ----
 
