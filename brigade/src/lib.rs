@@ -34,6 +34,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cancel;
+mod clock;
 pub mod compat;
 pub mod context;
 pub mod future;
@@ -41,12 +42,14 @@ mod io;
 #[allow(dead_code, unused_imports)]
 mod loom;
 pub mod net;
+mod park;
 mod pool;
 mod report;
 pub mod runtime;
 pub mod sync_context;
 pub mod task;
 pub mod time;
+mod timer;
 
 pub use brigade_macros::{main, test};
 pub use future::{when_all, when_any, yield_now};

@@ -1,5 +1,5 @@
 //! The I/O driver: one `mio::Poll` (epoll on Linux) per runtime, polled by the thread that holds
-//! the driving role (see `time::driver`): a worker with nothing to do waits in `epoll_wait` with
+//! the driving role (see `timer::driver`): a worker with nothing to do waits in `epoll_wait` with
 //! the next timer deadline as its timeout, and is woken early through an eventfd (`mio::Waker`)
 //! only when someone needs it — new work for it, or an earlier timer.
 //!

@@ -26,7 +26,7 @@ use std::time::Duration;
 use super::Shared;
 use crate::runtime::builder::Config;
 use crate::runtime::context;
-use crate::sync_context::SyncContext;
+use crate::task::SyncContext;
 use crate::task::{self, Notified, RawTask, Schedule, Task, TaskId, TaskMeta};
 
 pub(crate) struct BlockingPool {

@@ -166,7 +166,7 @@ mod loom_tests {
     use super::Idle;
     use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use crate::loom::sync::Arc;
-    use crate::pool::park;
+    use crate::park;
 
     /// The parking protocol of `Worker::park` against a pusher, with an atomic counter standing
     /// in for the queues: the worker either sees the pushed work or is woken for it. A lost

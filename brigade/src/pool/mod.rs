@@ -29,7 +29,6 @@ mod injector;
 mod lifo;
 pub(crate) mod local_queue;
 pub(crate) mod monitor;
-pub(crate) mod park;
 mod worker;
 
 use std::any::Any;
@@ -40,10 +39,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crate::io::driver::IoDriver;
+use crate::park;
 use crate::runtime::builder::Config;
-use crate::sync_context::{Runnable, SyncContext};
-use crate::task::{self, Notified, OwnedTasks, RawTask, Schedule, Task, TaskId, TaskMeta};
-use crate::time::driver::{DriverHost, TimeDriver};
+use crate::task::{
+    self, Notified, OwnedTasks, RawTask, Runnable, Schedule, SyncContext, Task, TaskId, TaskMeta,
+};
+use crate::timer::driver::{DriverHost, TimeDriver};
 
 pub(crate) use idle::MAX_WORKERS;
 pub(crate) use worker::{

@@ -18,10 +18,10 @@
 //! blocking does not explode the thread count. Code that *knows* it blocks says so with
 //! [`crate::blocking`], which flags its worker at once instead of waiting to be caught.
 //!
-//! The monitor also keeps a coarse clock (milliseconds, updated each look) that task
+//! The monitor also advances the coarse clock (`crate::clock`, milliseconds, each look) that task
 //! bookkeeping reads instead of the system clock.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -56,24 +56,6 @@ fn thread_is_runnable(tid: i32) -> bool {
     stat.rfind(')')
         .and_then(|end| stat[end + 1..].trim_start().chars().next())
         .is_some_and(|state| state == 'R')
-}
-
-/// Milliseconds since [`clock_origin`], advanced by every runtime's monitor.
-static COARSE_NOW_MS: AtomicU64 = AtomicU64::new(0);
-
-fn clock_origin() -> Instant {
-    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    *ORIGIN.get_or_init(Instant::now)
-}
-
-/// A cheap, coarse "now" in milliseconds (one atomic load). Advances while a runtime runs.
-pub(crate) fn coarse_now_ms() -> u64 {
-    COARSE_NOW_MS.load(Ordering::Relaxed)
-}
-
-fn tick_coarse_clock() {
-    let now = clock_origin().elapsed().as_millis() as u64;
-    COARSE_NOW_MS.fetch_max(now, Ordering::Relaxed);
 }
 
 /// What a stall report says.
@@ -168,7 +150,7 @@ struct Seen {
 
 /// Starts the monitor thread for `shared`.
 pub(crate) fn start(shared: &Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
-    tick_coarse_clock();
+    crate::clock::tick_coarse_clock();
     let weak = Arc::downgrade(shared);
     let name = format!("{}-monitor", shared.config.thread_name_prefix);
     std::thread::Builder::new()
@@ -208,7 +190,7 @@ fn run(weak: Weak<Shared>) {
         if shared.is_shutdown() {
             return;
         }
-        tick_coarse_clock();
+        crate::clock::tick_coarse_clock();
         look(&shared, &mut seen, &mut last_spare);
         // Every worker blocked: nobody parks, so nobody drives timers and I/O. Do it here, and
         // look again at the next deadline if that comes before the next look.

@@ -33,7 +33,7 @@ use super::injector::Injector;
 use super::lifo::LifoSlot;
 use super::local_queue::{self, Local, LOCAL_QUEUE_CAPACITY};
 use super::monitor::{self, MonitorSignal};
-use super::park::{self, Parker};
+use crate::park::{self, Parker};
 use super::{
     blocking::BlockingPool, Remote, Shared, WorkerMetrics, GLOBAL_QUEUE_INTERVAL,
     MAX_LIFO_POLLS_PER_TICK,
@@ -41,7 +41,7 @@ use super::{
 use crate::io::driver::IoDriver;
 use crate::runtime::builder::Config;
 use crate::task::{Notified, OwnedTasks};
-use crate::time::driver::{DriverHost, TimeDriver};
+use crate::timer::driver::{DriverHost, TimeDriver};
 use std::time::Instant;
 
 /// The thread-local face of a running worker.

@@ -10,7 +10,7 @@ use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
 
-use crate::pool::monitor::coarse_now_ms;
+use crate::clock::coarse_now_ms;
 use crate::pool::Shared;
 use crate::task::TaskId;
 

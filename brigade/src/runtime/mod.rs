@@ -367,7 +367,7 @@ impl fmt::Debug for Handle {
 
 /// Calls `f` with the current runtime's pool, or the default runtime's outside any runtime.
 /// The timer driver of the current runtime (or of the default runtime).
-pub(crate) fn current_timers() -> Arc<crate::time::driver::TimeDriver> {
+pub(crate) fn current_timers() -> Arc<crate::timer::driver::TimeDriver> {
     with_current_or_default_pool(|shared| shared.timers.clone())
 }
 

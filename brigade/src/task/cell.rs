@@ -73,7 +73,7 @@ pub(crate) struct TaskStats {
 impl TaskStats {
     fn new() -> TaskStats {
         TaskStats {
-            spawned_at_ms: crate::pool::monitor::coarse_now_ms(),
+            spawned_at_ms: crate::clock::coarse_now_ms(),
             polls: std::sync::atomic::AtomicU32::new(0),
             busy_ms: std::sync::atomic::AtomicU32::new(0),
         }
@@ -84,7 +84,7 @@ impl TaskStats {
         use std::sync::atomic::Ordering::Relaxed;
         self.polls
             .store(self.polls.load(Relaxed).wrapping_add(1), Relaxed);
-        let spent = crate::pool::monitor::coarse_now_ms().saturating_sub(started_ms);
+        let spent = crate::clock::coarse_now_ms().saturating_sub(started_ms);
         if spent > 0 {
             let total = u64::from(self.busy_ms.load(Relaxed)) + spent;
             self.busy_ms

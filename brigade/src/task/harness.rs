@@ -25,7 +25,7 @@ use super::home::StaticHome;
 use super::state::{TransitionToIdle, TransitionToRunning};
 use super::waker::waker_ref;
 use super::Schedule;
-use crate::sync_context::Runnable;
+use super::Runnable;
 
 /// The vtable for cells holding an `F` homed on an `S`.
 pub(crate) fn vtable<F, S>() -> &'static Vtable
@@ -85,7 +85,7 @@ where
     let mut cx = Context::from_waker(&waker);
     // AsyncLocal reads and writes in the poll go to this task's context (C1, C7).
     let running = current::enter(ptr);
-    let poll_started_ms = crate::pool::monitor::coarse_now_ms();
+    let poll_started_ms = crate::clock::coarse_now_ms();
     let polled = catch_unwind(AssertUnwindSafe(|| {
         #[cfg(feature = "tracing")]
         let _span = crate::context::enter_task_span();

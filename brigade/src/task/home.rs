@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use super::cell::RawTask;
 use crate::loom::cell::UnsafeCell;
-use crate::sync_context::SyncContext;
+use super::SyncContext;
 
 /// The header's home slot.
 pub(crate) struct HomeSlot {

@@ -167,10 +167,10 @@ fn cancel_racing_a_wake_drops_the_future_exactly_once() {
 }
 
 /// A context that only queues what is posted to it (a task's moved-to home).
-struct Elsewhere(Mutex<VecDeque<crate::sync_context::Runnable>>);
+struct Elsewhere(Mutex<VecDeque<crate::task::Runnable>>);
 
-impl crate::sync_context::SyncContext for Elsewhere {
-    fn post(&self, task: crate::sync_context::Runnable) {
+impl crate::task::SyncContext for Elsewhere {
+    fn post(&self, task: crate::task::Runnable) {
         self.0.lock().unwrap().push_back(task);
     }
 }

@@ -21,6 +21,7 @@ mod id;
 #[cfg(all(test, loom))]
 mod loom_tests;
 mod owned;
+pub(crate) mod post;
 mod promise;
 pub(crate) mod state;
 mod waker;
@@ -31,7 +32,6 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::context::ExecutionContext;
-use crate::sync_context::SyncContext;
 
 pub(crate) use cell::{Header, Notified, RawTask};
 pub(crate) use current::running;
@@ -41,6 +41,7 @@ pub use handle::{Join, Task};
 pub use id::TaskId;
 pub(crate) use id::{describe, TaskMeta};
 pub(crate) use owned::OwnedTasks;
+pub(crate) use post::{Runnable, SyncContext};
 pub use promise::{Abandoned, AlreadySet, Promise, PromiseTask};
 
 /// A task's static home: where its wake-ups post it (unless it moved, see `home.rs`) and who

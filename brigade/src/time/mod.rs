@@ -5,12 +5,12 @@
 //! `TaskCompletionSource`. brigade keeps the idea — a timer completes a future — without a
 //! timer thread or an allocation per delay:
 //!
-//! - `wheel` sorts pending timers into a six-level wheel of 64 slots per level (1 ms at the
-//!   bottom), so registering, cancelling and firing are O(1);
-//! - `entry` is the node each [`Sleep`] carries inside itself, so a pending sleep allocates
-//!   nothing;
-//! - `driver` owns the wheel and the clock, and lends the *driving role* to whichever worker
-//!   parks first: it sleeps only until the next deadline, then fires what is due.
+//! - the timer driver (`crate::timer`, a layer below the pool) sorts pending timers into a
+//!   six-level wheel of 64 slots per level (1 ms at the bottom), so registering, cancelling and
+//!   firing are O(1), and lends the *driving role* to whichever worker parks first: it sleeps
+//!   only until the next deadline, then fires what is due;
+//! - each [`Sleep`] carries its timer node inside itself, so a pending sleep allocates nothing;
+//! - this module is the face: the futures users await.
 //!
 //! Deadlines are [`Instant`]s (std's). Timers have millisecond resolution and never fire early:
 //! a deadline is rounded up to the next millisecond tick (T1).
@@ -25,12 +25,9 @@
 //! # });
 //! ```
 
-pub(crate) mod driver;
-mod entry;
 mod interval;
 mod sleep;
 mod timeout;
-mod wheel;
 
 pub use interval::{interval, interval_at, Interval, MissedTicks};
 pub use sleep::{sleep, sleep_until, Sleep};

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::driver::{Registered, TimeDriver, NEVER};
-use super::entry::{TimerEntry, FIRED, IDLE, REGISTERED, SHUTDOWN};
+use crate::timer::driver::{Registered, TimeDriver, NEVER};
+use crate::timer::entry::{TimerEntry, FIRED, IDLE, REGISTERED, SHUTDOWN};
 
 /// Waits until `duration` has passed. `sleep(Duration::ZERO)` is ready at once; durations too
 /// large to add to now (`Duration::MAX`) sleep for ever, without overflowing.

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::entry::{TimerEntry, FIRED, IDLE, REGISTERED, SHUTDOWN};
 use super::wheel::{Insert, Wheel};
-use crate::pool::park::Unparker;
+use crate::park::Unparker;
 
 /// A tick that never comes.
 pub(crate) const NEVER: u64 = u64::MAX;

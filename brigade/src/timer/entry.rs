@@ -21,13 +21,13 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::Waker;
 
 /// Not in the wheel and not fired: never registered, removed, or reset.
-pub(super) const IDLE: u8 = 0;
+pub(crate) const IDLE: u8 = 0;
 /// In the wheel, with a waker.
-pub(super) const REGISTERED: u8 = 1;
+pub(crate) const REGISTERED: u8 = 1;
 /// The deadline came; the waker was taken and woken.
-pub(super) const FIRED: u8 = 2;
+pub(crate) const FIRED: u8 = 2;
 /// The driver shut down while the entry waited.
-pub(super) const SHUTDOWN: u8 = 3;
+pub(crate) const SHUTDOWN: u8 = 3;
 
 /// Where in the wheel an entry is linked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,12 +88,12 @@ impl TimerEntry {
 
     /// The state, as the owner sees it without the lock. `Acquire` pairs with the driver's
     /// `Release` when it fires, so an owner that sees `FIRED` may treat the entry as its own.
-    pub(super) fn state(&self) -> u8 {
+    pub(crate) fn state(&self) -> u8 {
         self.state.load(Ordering::Acquire)
     }
 
-    /// Changes the state; the caller holds the driver lock.
-    pub(super) fn set_state(&self, state: u8) {
+    /// Changes the state; the caller holds the driver lock (or owns the idle entry).
+    pub(crate) fn set_state(&self, state: u8) {
         self.state.store(state, Ordering::Release);
     }
 }

@@ -1,0 +1,18 @@
+//! The timer driver (a layer below the pool): the hierarchical wheel, the timer node a sleep
+//! carries inside itself, and the driver that owns both with the clock and lends the *driving
+//! role* to whichever thread parks first.
+//!
+//! - `wheel` sorts pending timers into a six-level wheel of 64 slots per level (1 ms at the
+//!   bottom), so registering, cancelling and firing are O(1);
+//! - `entry` is the node each `brigade::time::Sleep` carries inside itself, so a pending sleep
+//!   allocates nothing;
+//! - `driver` owns the wheel and the clock: the thread holding the driving role sleeps only
+//!   until the next deadline, then fires what is due.
+//!
+//! The futures users await (`sleep`, `timeout`, `interval`) are the public face in
+//! `crate::time`, one layer up; this module knows nothing of runtimes: whoever can take the
+//! driving role is reached through the [`driver::DriverHost`] trait the pool implements.
+
+pub(crate) mod driver;
+pub(crate) mod entry;
+mod wheel;
