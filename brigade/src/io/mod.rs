@@ -3,11 +3,11 @@
 //!
 //! - `driver` owns the `mio::Poll` and dispatches its events, polled by whichever worker holds
 //!   the driving role (it parks in `epoll_wait`, its timeout the next timer deadline);
-//! - `scheduled_io` is one resource's readiness word and waiting tasks;
-//! - `poll_evented` wraps a mio source with the wait / try / clear loop every socket call runs.
+//! - `scheduled_io` is one resource's readiness word and waiting tasks.
 //!
-//! The sockets themselves are in [`crate::net`].
+//! This is a driver, a layer below the pool: it knows nothing of runtimes. The sockets, and
+//! `PollEvented` (a mio source registered with the current runtime's reactor, with the wait /
+//! try / clear loop every socket call runs), are the public face in [`crate::net`].
 
 pub(crate) mod driver;
-pub(crate) mod poll_evented;
 pub(crate) mod scheduled_io;

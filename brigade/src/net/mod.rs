@@ -10,6 +10,7 @@
 //! or a [`crate::time::timeout`]; dropping the operation's future is always safe.
 
 mod addr;
+pub(crate) mod poll_evented;
 pub(crate) mod stream_io;
 mod tcp;
 mod udp;

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use mio::event::Source;
 
-use crate::io::poll_evented::PollEvented;
+use super::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
 
 /// A mio stream socket brigade can read and write.

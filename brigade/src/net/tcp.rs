@@ -12,7 +12,7 @@ use mio::Interest;
 
 use super::addr::{first_that_works, resolve, ToSocketAddrs};
 use super::stream_io::{self, stream_traits};
-use crate::io::poll_evented::PollEvented;
+use super::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
 
 /// A TCP socket server, listening for connections.

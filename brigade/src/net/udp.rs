@@ -6,7 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use super::addr::{first_that_works, resolve, ToSocketAddrs};
-use crate::io::poll_evented::PollEvented;
+use super::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
 
 /// A UDP socket.

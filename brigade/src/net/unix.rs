@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use mio::Interest;
 
 use super::stream_io::{self, stream_traits};
-use crate::io::poll_evented::PollEvented;
+use super::poll_evented::PollEvented;
 use crate::io::scheduled_io::Direction;
 
 /// The socket address for `path`: a leading NUL byte names a Linux abstract socket (the rest

@@ -24,8 +24,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::Shared;
-use crate::runtime::builder::Config;
-use crate::runtime::context;
+use super::config::Config;
 use crate::task::SyncContext;
 use crate::task::{self, Notified, RawTask, Schedule, Task, TaskId, TaskMeta};
 
@@ -195,7 +194,7 @@ impl Shared {
 
     fn run_blocking_thread(self: Arc<Self>) {
         // Inside `run` (and the hooks), `brigade::spawn` reaches this runtime.
-        let _entered = context::enter(crate::runtime::Handle::from_shared(self.clone()));
+        let _entered = super::current::enter(self.clone());
         self.config
             .run_hook(self.config.on_thread_start.as_ref(), "on_thread_start");
         let pool = &self.blocking;

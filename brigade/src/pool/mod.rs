@@ -24,6 +24,8 @@
 //!   drops every future still alive.
 
 pub(crate) mod blocking;
+pub(crate) mod config;
+pub(crate) mod current;
 mod idle;
 mod injector;
 mod lifo;
@@ -40,7 +42,7 @@ use std::time::Duration;
 
 use crate::io::driver::IoDriver;
 use crate::park;
-use crate::runtime::builder::Config;
+use config::Config;
 use crate::task::{
     self, Notified, OwnedTasks, RawTask, Runnable, Schedule, SyncContext, Task, TaskId, TaskMeta,
 };
@@ -385,7 +387,7 @@ impl Shared {
         // Workers caught stuck in a poll get a bounded number of spares (CPU-heavy polls must
         // not grow the pool without end); each worker blocking on purpose may have one more,
         // up to the cap: a cooperative block must never be what deadlocks the pool.
-        let stall_spares = crate::runtime::DEFAULT_SPARE_WORKERS + self.cooperative_blocks();
+        let stall_spares = config::DEFAULT_SPARE_WORKERS + self.cooperative_blocks();
         if self.num_workers() >= self.config.workers + stall_spares {
             return false;
         }

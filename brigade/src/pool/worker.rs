@@ -39,7 +39,7 @@ use super::{
     MAX_LIFO_POLLS_PER_TICK,
 };
 use crate::io::driver::IoDriver;
-use crate::runtime::builder::Config;
+use super::config::Config;
 use crate::task::{Notified, OwnedTasks};
 use crate::timer::driver::{DriverHost, TimeDriver};
 use std::time::Instant;

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
-use super::{context, Handle};
+use super::Handle;
 use crate::context::ExecutionContext;
 use crate::pool;
 use crate::sync_context::BlockingOnLoop;
@@ -98,7 +98,7 @@ pub(crate) fn block_on<F: Future>(handle: &Handle, what: &str, future: F) -> F::
 
 #[track_caller]
 fn block_on_here<F: Future>(handle: &Handle, what: &str, future: F) -> F::Output {
-    let _entered = context::enter(handle.clone());
+    let _entered = pool::current::enter(handle.shared.clone());
     let notify = Arc::new(ThreadNotify {
         thread: thread::current(),
         notified: AtomicBool::new(false),

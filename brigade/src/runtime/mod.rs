@@ -14,7 +14,6 @@
 
 mod block_on;
 pub(crate) mod builder;
-pub(crate) mod context;
 mod dump;
 mod global;
 mod metrics;
@@ -92,7 +91,7 @@ impl Runtime {
         Builder::new()
     }
 
-    pub(crate) fn start(config: builder::Config) -> io::Result<Runtime> {
+    pub(crate) fn start(config: crate::pool::config::Config) -> io::Result<Runtime> {
         let (shared, threads) = pool::spawn_workers(config)?;
         Ok(Runtime {
             handle: Handle { shared },
@@ -273,7 +272,7 @@ impl Handle {
 
     /// The current runtime, if this thread is in one.
     pub fn try_current() -> Option<Handle> {
-        context::with_current_pool(|pool| {
+        pool::current::with_current_pool(|pool| {
             pool.map(|shared| Handle {
                 shared: shared.clone(),
             })
@@ -377,7 +376,7 @@ pub(crate) fn current_io() -> Arc<crate::io::driver::IoDriver> {
 }
 
 pub(crate) fn with_current_or_default_pool<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
-    context::with_current_pool(|pool| match pool {
+    pool::current::with_current_pool(|pool| match pool {
         Some(shared) => f(shared),
         None => f(&global::default_handle().shared),
     })

@@ -38,7 +38,7 @@ use std::thread::{self, Thread};
 use super::{Runnable, SyncContext};
 use crate::context::ExecutionContext;
 use crate::pool::{self, Shared};
-use crate::runtime::{self, context as runtime_context, Handle};
+use crate::runtime::{self, Handle};
 use crate::task::{
     self, describe, Notified, OwnedTasks, RawTask, Schedule, Task, TaskId, TaskMeta,
 };
@@ -187,7 +187,7 @@ impl MainLoop {
         );
         let _not_running = ResetOnDrop(&self.running);
         // Inside the loop, `brigade::spawn` and `brigade::run` reach the loop's runtime.
-        let _entered = runtime_context::enter(Handle::from_shared(self.shared.pool.clone()));
+        let _entered = pool::current::enter(self.shared.pool.clone());
         let main = Arc::new(MainWake {
             woken: AtomicBool::new(true),
             thread: thread::current(),

@@ -14,8 +14,8 @@ use std::task::{Context, Poll};
 use mio::event::Source;
 use mio::Interest;
 
-use super::driver::{shut_down_error, IoDriver, Registered};
-use super::scheduled_io::Direction;
+use crate::io::driver::{shut_down_error, IoDriver, Registered};
+use crate::io::scheduled_io::Direction;
 
 /// A registered mio source. Deregisters (and closes the source) when dropped.
 pub(crate) struct PollEvented<E: Source> {
