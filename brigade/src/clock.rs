@@ -29,4 +29,3 @@ pub(crate) fn tick_coarse_clock() {
     let now = clock_origin().elapsed().as_millis() as u64;
     COARSE_NOW_MS.fetch_max(now, Ordering::Relaxed);
 }
-

@@ -153,10 +153,8 @@ pub fn set_open_files_limit(soft: u64) -> (u64, u64) {
         rlim_max: 0,
     };
     // SAFETY: `limit` is a valid, writable rlimit.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(got, 0);
     let old = (limit.rlim_cur, limit.rlim_max);
     limit.rlim_cur = soft.min(limit.rlim_max);
     // SAFETY: `limit` is a valid rlimit; lowering the soft limit, or raising it up to the

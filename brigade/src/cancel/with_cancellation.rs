@@ -53,24 +53,23 @@ pub trait CancellationExt: Future + Sized {
 
 impl<F: Future> CancellationExt for F {}
 
-/// The future returned by [`CancellationExt::with_cancellation`].
-#[must_use = "futures do nothing unless awaited"]
-pub struct WithCancellation<F> {
-    /// The inner future; `None` once it finished or was dropped by a cancellation.
-    future: Option<F>,
-    cancelled: WhenCancelled,
+pin_project_lite::pin_project! {
+    /// The future returned by [`CancellationExt::with_cancellation`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct WithCancellation<F> {
+        // The inner future; `None` once it finished or was dropped by a cancellation.
+        #[pin]
+        future: Option<F>,
+        cancelled: WhenCancelled,
+    }
 }
 
 impl<F: Future> Future for WithCancellation<F> {
     type Output = Result<F::Output, Cancelled>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `future` is structurally pinned: it is only ever polled through this pinned
-        // projection and dropped in place (by `Pin::set` or with `self`), never moved out.
-        // `cancelled` is not pinned (it is `Unpin`) and is reached by plain `&mut`.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above.
-        let mut future = unsafe { Pin::new_unchecked(&mut this.future) };
+        let this = self.project();
+        let mut future = this.future;
         assert!(
             future.is_some(),
             "WithCancellation polled after it completed; a future must not be polled again \

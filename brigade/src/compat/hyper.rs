@@ -43,18 +43,20 @@ where
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BrigadeTimer;
 
-/// A brigade [`Sleep`] in the shape hyper wants.
-#[derive(Debug)]
-pub struct BrigadeSleep {
-    sleep: Sleep,
+pin_project_lite::pin_project! {
+    /// A brigade [`Sleep`] in the shape hyper wants.
+    #[derive(Debug)]
+    pub struct BrigadeSleep {
+        #[pin]
+        sleep: Sleep,
+    }
 }
 
 impl Future for BrigadeSleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // SAFETY: structural pinning of the only field; it is never moved out.
-        unsafe { self.map_unchecked_mut(|s| &mut s.sleep) }.poll(cx)
+        self.project().sleep.poll(cx)
     }
 }
 
@@ -76,8 +78,7 @@ impl hyper::rt::Timer for BrigadeTimer {
     fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
         match sleep.as_mut().downcast_mut_pin::<BrigadeSleep>() {
             Some(ours) => {
-                // SAFETY: structural pinning, as in `poll`.
-                unsafe { ours.map_unchecked_mut(|s| &mut s.sleep) }.reset(new_deadline);
+                ours.project().sleep.reset(new_deadline);
             }
             None => *sleep = self.sleep_until(new_deadline),
         }

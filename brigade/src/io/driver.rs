@@ -164,7 +164,10 @@ impl IoDriver {
             // EINTR: a signal; the caller loops. Anything else is a broken epoll fd, which
             // nothing can repair; the next poll will report it again.
             if error.kind() != io::ErrorKind::Interrupted {
-                eprintln!("brigade: epoll_wait failed: {error}");
+                crate::report::warn(
+                    crate::report::Topic::Runtime,
+                    &format!("epoll_wait failed: {error}"),
+                );
             }
             return Some(0);
         }
@@ -202,7 +205,10 @@ impl IoDriver {
     /// Interrupts a thread blocked in [`poll`](Self::poll).
     pub(crate) fn wake(&self) {
         if let Err(error) = self.waker.wake() {
-            eprintln!("brigade: could not wake the I/O driver: {error}");
+            crate::report::warn(
+                crate::report::Topic::Runtime,
+                &format!("could not wake the I/O driver: {error}"),
+            );
         }
     }
 

@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 use mio::Interest;
 
 use super::addr::{first_that_works, resolve, ToSocketAddrs};
-use super::stream_io::{self, stream_traits};
 use super::poll_evented::PollEvented;
+use super::stream_io::{self, stream_traits};
 use crate::io::scheduled_io::Direction;
 
 /// A TCP socket server, listening for connections.

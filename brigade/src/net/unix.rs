@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 
 use mio::Interest;
 
-use super::stream_io::{self, stream_traits};
 use super::poll_evented::PollEvented;
+use super::stream_io::{self, stream_traits};
 use crate::io::scheduled_io::Direction;
 
 /// The socket address for `path`: a leading NUL byte names a Linux abstract socket (the rest

@@ -23,8 +23,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::Shared;
 use super::config::Config;
+use super::Shared;
 use crate::task::SyncContext;
 use crate::task::{self, Notified, RawTask, Schedule, Task, TaskId, TaskMeta};
 

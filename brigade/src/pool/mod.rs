@@ -42,11 +42,11 @@ use std::time::Duration;
 
 use crate::io::driver::IoDriver;
 use crate::park;
-use config::Config;
 use crate::task::{
     self, Notified, OwnedTasks, RawTask, Runnable, Schedule, SyncContext, Task, TaskId, TaskMeta,
 };
 use crate::timer::driver::{DriverHost, TimeDriver};
+use config::Config;
 
 pub(crate) use idle::MAX_WORKERS;
 pub(crate) use worker::{

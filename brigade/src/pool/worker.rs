@@ -28,18 +28,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
+use super::config::Config;
 use super::idle::Idle;
 use super::injector::Injector;
 use super::lifo::LifoSlot;
 use super::local_queue::{self, Local, LOCAL_QUEUE_CAPACITY};
 use super::monitor::{self, MonitorSignal};
-use crate::park::{self, Parker};
 use super::{
     blocking::BlockingPool, Remote, Shared, WorkerMetrics, GLOBAL_QUEUE_INTERVAL,
     MAX_LIFO_POLLS_PER_TICK,
 };
 use crate::io::driver::IoDriver;
-use super::config::Config;
+use crate::park::{self, Parker};
 use crate::task::{Notified, OwnedTasks};
 use crate::timer::driver::{DriverHost, TimeDriver};
 use std::time::Instant;

@@ -1,10 +1,12 @@
 //! `block_on`: the bridge from synchronous code into async code — .NET's `.GetAwaiter().GetResult()`.
 //!
 //! The calling thread polls the future itself and sleeps between polls until its waker fires.
-//! It refuses to run on a worker thread: a worker blocked waiting for a future that may need that
-//! very worker to make progress is the classic sync-over-async deadlock (seed section 10,
-//! "async all the way"). On a thread that owns a `MainLoop` it fails as soon as the loop has
-//! work waiting, which cannot run while the thread blocks (X5, `sync_context/deadlock.rs`).
+//! On a worker thread it is a *cooperative block*: a worker blocked waiting for a future that
+//! may need that very worker is the classic sync-over-async deadlock (seed section 10, "async
+//! all the way"), so the worker is taken out of service and a spare takes its queue (P6); if
+//! the pool can add no spare, the blocked thread runs queued tasks itself while it waits. On a
+//! thread that owns a `MainLoop` it fails as soon as the loop has work waiting, which cannot
+//! run while the thread blocks (X5, `thread_loop.rs`).
 //!
 //! The future runs in a copy of the caller's ExecutionContext: it sees the caller's values,
 //! and what it sets stays inside it, as an async method's writes do not flow back to its caller.
@@ -18,10 +20,10 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
+use super::thread_loop::BlockingOnLoop;
 use super::Handle;
 use crate::context::ExecutionContext;
 use crate::pool;
-use crate::sync_context::BlockingOnLoop;
 
 /// How often a thread blocked on a worker of a starved pool looks for queued tasks to run:
 /// while every worker is blocked nobody is woken for new work.

@@ -17,6 +17,7 @@ pub(crate) mod builder;
 mod dump;
 mod global;
 mod metrics;
+pub(crate) mod thread_loop;
 
 use std::fmt;
 use std::future::Future;
@@ -102,9 +103,14 @@ impl Runtime {
     /// Runs `future` to completion on the calling thread, with this runtime as the current one
     /// (so `brigade::spawn` inside it spawns here), and returns its output.
     ///
+    /// On a worker thread this is a *cooperative block* (.NET's `.Result`): the worker is taken
+    /// out of service and a spare takes over its queue until the future completes, with a
+    /// warning once per call site (inside async code, `.await` instead). On a `MainLoop`'s
+    /// thread it fails at once if the loop has work waiting, instead of deadlocking (X5).
+    ///
     /// # Panics
-    /// On a worker thread of any brigade runtime (it could deadlock the pool; `.await` instead),
-    /// and if `future` panics.
+    /// If `future` panics, and on a `MainLoop`'s thread whose loop has work waiting (the
+    /// message names the loop's thread and the waiting task).
     #[track_caller]
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.handle.block_on(future)
@@ -252,6 +258,14 @@ impl fmt::Debug for Runtime {
 }
 
 impl Handle {
+    /// This runtime's thread pool as a
+    /// [`SyncContext`](crate::sync_context::SyncContext) (to
+    /// [`switch_to`](crate::sync_context::switch_to) it, or compare with
+    /// [`sync_context::current`](crate::sync_context::current)).
+    pub fn sync_context(&self) -> Arc<dyn crate::task::SyncContext> {
+        self.shared.clone()
+    }
+
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Handle {
         Handle { shared }
     }
@@ -449,9 +463,11 @@ where
 /// Runs `future` to completion on this thread and returns its output: on the current runtime
 /// if this thread has entered one, else on the process-wide default runtime.
 ///
+/// On a worker thread this is a cooperative block (see [`Runtime::block_on`]): it works, with
+/// a warning; inside async code `.await` instead, and use [`run`] for blocking work.
+///
 /// # Panics
-/// On a worker thread (it could deadlock the pool: `.await` instead, or use [`run`] for
-/// blocking work), and if `future` panics.
+/// If `future` panics, and on a `MainLoop`'s thread whose loop has work waiting (X5).
 #[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let handle = Handle::try_current().unwrap_or_else(|| global::default_handle().clone());

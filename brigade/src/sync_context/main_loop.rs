@@ -23,7 +23,7 @@
 //! - The queue and the park flag use `std` directly: plain mutex-protected bookkeeping and
 //!   `Thread::park`'s token, not a lock-free protocol.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -38,36 +38,18 @@ use std::thread::{self, Thread};
 use super::{Runnable, SyncContext};
 use crate::context::ExecutionContext;
 use crate::pool::{self, Shared};
+use crate::runtime::thread_loop::{self, ThreadLoop};
 use crate::runtime::{self, Handle};
 use crate::task::{
     self, describe, Notified, OwnedTasks, RawTask, Schedule, Task, TaskId, TaskMeta,
 };
 
-std::thread_local! {
-    /// The `MainLoop` living on this thread, if any.
-    static THIS_THREAD_LOOP: RefCell<ThisThreadLoop> = const { RefCell::new(ThisThreadLoop(None)) };
-}
-
-/// The thread's slot for its loop. `MainLoop::drop` empties it; if it is still full when the
-/// thread exits, the `MainLoop` was leaked (`mem::forget`) and nobody will ever run it: the
-/// loop is closed then, so spawns through its handles fail at once (`is_closed` is true) and
-/// the tasks waiting on it end with `RuntimeShutdown` instead of never completing.
-struct ThisThreadLoop(Option<Arc<LoopShared>>);
-
-impl Drop for ThisThreadLoop {
-    fn drop(&mut self) {
-        if let Some(shared) = self.0.take() {
-            shared.shut_down_on_this_thread();
-        }
-    }
-}
-
 /// The `MainLoop` of this thread, if it has one.
 pub(crate) fn loop_of_this_thread() -> Option<Arc<LoopShared>> {
-    THIS_THREAD_LOOP
-        .try_with(|slot| slot.borrow().0.clone())
+    thread_loop::current()?
+        .into_any()
+        .downcast::<LoopShared>()
         .ok()
-        .flatten()
 }
 
 /// A single-threaded event loop run by the thread that created it: the UI thread's
@@ -153,15 +135,11 @@ impl MainLoop {
             owned: OwnedTasks::new(1),
             pool: runtime.shared.clone(),
         });
-        THIS_THREAD_LOOP.with(|slot| {
-            let mut slot = slot.borrow_mut();
-            assert!(
-                slot.0.is_none(),
-                "this thread already has a MainLoop; a thread runs at most one (drop the first, \
-                 or use its handle)"
-            );
-            slot.0 = Some(shared.clone());
-        });
+        assert!(
+            thread_loop::set(shared.clone()),
+            "this thread already has a MainLoop; a thread runs at most one (drop the first, or \
+             use its handle)"
+        );
         MainLoop {
             shared,
             running: Cell::new(false),
@@ -283,7 +261,7 @@ impl Default for MainLoop {
 impl Drop for MainLoop {
     fn drop(&mut self) {
         self.shared.shut_down_on_this_thread();
-        let _ = THIS_THREAD_LOOP.try_with(|slot| slot.borrow_mut().0.take());
+        thread_loop::clear();
     }
 }
 
@@ -384,7 +362,7 @@ impl LoopShared {
             self.thread.id(),
             "spawn_local must be called on the MainLoop's own thread"
         );
-        // SAFETY (the contract of `new_local_task`): we are on the loop's thread; only it pops
+        // SAFETY: (the contract of `new_local_task`) we are on the loop's thread; only it pops
         // the queue (`run_queued`, reached from `MainLoop::run`, which is not `Send`); a closed
         // queue drops a local task's entry instead of shutting it down elsewhere (`push`); the
         // loop's drop, on this thread, shuts every owned task down, holding the owned list's
@@ -476,6 +454,29 @@ impl LoopShared {
         let mut queue = self.lock();
         queue.closed = true;
         std::mem::take(&mut queue.tasks)
+    }
+}
+
+/// What `block_on` and the thread's exit see of the loop (`runtime::thread_loop`).
+impl ThreadLoop for LoopShared {
+    fn has_work(&self) -> bool {
+        LoopShared::has_work(self)
+    }
+
+    fn first_waiting(&self) -> Option<String> {
+        LoopShared::first_waiting(self)
+    }
+
+    fn thread_name(&self) -> String {
+        LoopShared::thread_name(self)
+    }
+
+    fn shut_down_on_this_thread(&self) {
+        LoopShared::shut_down_on_this_thread(self)
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
+        self
     }
 }
 

@@ -29,7 +29,6 @@
 //!   does a `MainLoop` that is dropped.
 
 mod configure_await;
-mod deadlock;
 mod main_loop;
 
 use std::future::Future;
@@ -37,13 +36,12 @@ use std::panic::Location;
 use std::sync::Arc;
 
 pub use configure_await::{ConfigureAwait, ConfigureAwaitExt, SwitchTo};
-pub(crate) use deadlock::BlockingOnLoop;
 pub use main_loop::{spawn_local, MainLoop, MainLoopHandle};
 // Defined where tasks are (they are posted to one), named here where users look for it.
 pub use crate::task::post::{Runnable, SyncContext};
 
 use crate::pool::Shared;
-use crate::runtime::{self, Handle};
+use crate::runtime;
 use crate::task::{self, Notified, RawTask, Schedule, Task, TaskId, TaskMeta};
 
 /// Where the running code is: .NET's `SynchronizationContext.Current`.
@@ -150,13 +148,5 @@ impl Schedule for ForeignHome {
 
     fn pool(&self) -> Option<Arc<dyn SyncContext>> {
         Some(self.pool.clone())
-    }
-}
-
-impl Handle {
-    /// This runtime's thread pool as a [`SyncContext`] (to [`switch_to`] it, or compare with
-    /// [`current`]).
-    pub fn sync_context(&self) -> Arc<dyn SyncContext> {
-        self.shared.clone()
     }
 }

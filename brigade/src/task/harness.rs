@@ -24,8 +24,8 @@ use super::error::TaskError;
 use super::home::StaticHome;
 use super::state::{TransitionToIdle, TransitionToRunning};
 use super::waker::waker_ref;
-use super::Schedule;
 use super::Runnable;
+use super::Schedule;
 
 /// The vtable for cells holding an `F` homed on an `S`.
 pub(crate) fn vtable<F, S>() -> &'static Vtable
@@ -93,6 +93,7 @@ where
             // SAFETY: RUNNING is set by this thread, so it owns the stage; the future is never
             // moved out of the cell while it is `Running`, so pinning it in place is sound.
             match unsafe { &mut *stage } {
+                // SAFETY: as above — the future stays in the cell until it is dropped there.
                 Stage::Running(future) => unsafe { Pin::new_unchecked(future) }.poll(&mut cx),
                 _ => unreachable!("a task is polled only while its future is alive"),
             }
@@ -296,9 +297,9 @@ fn output_ready_or_waker_registered<F: Future, S>(cell: &Cell<F, S>, waker: &Wak
         return true;
     }
     if snapshot.is_join_waker_set() {
-        // SAFETY: the task side only reads the slot while JOIN_WAKER is set; reading it here
-        // too is a shared read.
         let same = cell.join_waker.with(|slot| {
+            // SAFETY: the task side only reads the slot while JOIN_WAKER is set; reading it
+            // here too is a shared read.
             unsafe { &*slot }
                 .as_ref()
                 .is_some_and(|w| w.will_wake(waker))

@@ -22,8 +22,8 @@
 use std::sync::Arc;
 
 use super::cell::RawTask;
-use crate::loom::cell::UnsafeCell;
 use super::SyncContext;
+use crate::loom::cell::UnsafeCell;
 
 /// The header's home slot.
 pub(crate) struct HomeSlot {

@@ -116,4 +116,3 @@ impl fmt::Debug for Runnable {
             .finish()
     }
 }
-

@@ -33,13 +33,17 @@ pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
     }
 }
 
-/// The future returned by [`timeout`] and [`timeout_at`].
-#[must_use = "a Timeout does nothing unless awaited"]
-#[derive(Debug)]
-pub struct Timeout<F> {
-    /// `None` once the time ran out and the future was dropped.
-    future: Option<F>,
-    sleep: Sleep,
+pin_project_lite::pin_project! {
+    /// The future returned by [`timeout`] and [`timeout_at`].
+    #[must_use = "a Timeout does nothing unless awaited"]
+    #[derive(Debug)]
+    pub struct Timeout<F> {
+        // `None` once the time ran out and the future was dropped.
+        #[pin]
+        future: Option<F>,
+        #[pin]
+        sleep: Sleep,
+    }
 }
 
 impl<F> Timeout<F> {
@@ -62,12 +66,10 @@ impl<F: Future> Future for Timeout<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning — `future` and `sleep` are only reached through pins and
-        // never moved; `future` is dropped in place (`Option::take` on a pinned field would
-        // move it, so it is set to `None` through `Pin::set`).
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: see above.
-        let mut future = unsafe { Pin::new_unchecked(&mut this.future) };
+        // `future` is dropped in place when time runs out (`Option::take` on a pinned field
+        // would move it, so it is set to `None` through `Pin::set`).
+        let this = self.project();
+        let mut future = this.future;
         if let Some(inner) = future.as_mut().as_pin_mut() {
             if let Poll::Ready(output) = inner.poll(cx) {
                 return Poll::Ready(Ok(output));
@@ -75,9 +77,7 @@ impl<F: Future> Future for Timeout<F> {
         } else {
             return Poll::Ready(Err(Elapsed { _private: () }));
         }
-        // SAFETY: see above.
-        let sleep = unsafe { Pin::new_unchecked(&mut this.sleep) };
-        match sleep.poll(cx) {
+        match this.sleep.poll(cx) {
             Poll::Ready(()) => {
                 // Time is up: drop the future now, not when the Timeout goes.
                 future.set(None);

@@ -458,12 +458,12 @@ impl<T> Stealer<T> {
 
         // Step 2: move the items.
         for i in 0..n {
-            // SAFETY (read): `first + i` is in the range our CAS claimed, so no one else reads
+            // SAFETY: (read) `first + i` is in the range our CAS claimed, so no one else reads
             // it; the owner wrote it before its Release store of a `tail` we Acquire-loaded; and
             // the owner will not overwrite it while `steal_head` (still `first`) is at or before
             // it.
             let task = unsafe { src.read(first.wrapping_add(i)) };
-            // SAFETY (write): `&mut dst` makes us `dst`'s owner. `dst_tail - dst_steal <=
+            // SAFETY: (write) `&mut dst` makes us `dst`'s owner. `dst_tail - dst_steal <=
             // CAPACITY - HALF` and `n <= HALF`, so these slots lie outside `dst`'s
             // `[steal_head, tail)`, with earlier reads ordered by the Acquire load of `dst.head`
             // in `steal_half_into`; `dst.tail` is published only after this.
