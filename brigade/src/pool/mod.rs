@@ -412,9 +412,11 @@ impl Shared {
         self.high_water.fetch_max(index + 1, Ordering::AcqRel);
         // The thread takes the slot's halves out of `reserve` itself, so a thread that fails
         // to start leaves them there for the next attempt.
+        // Counted before the thread starts: it may run (and finish) work before `spawn`
+        // returns here, and whoever sees that work done must see the spare counted.
+        self.spares_started.fetch_add(1, Ordering::Relaxed);
         match worker::spawn_spare_thread(self.clone(), index) {
             Ok(thread) => {
-                self.spares_started.fetch_add(1, Ordering::Relaxed);
                 self.spare_threads
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -423,6 +425,7 @@ impl Shared {
             }
             Err(_) => {
                 // Could not start a thread (the OS said no): leave the slot inactive again.
+                self.spares_started.fetch_sub(1, Ordering::Relaxed);
                 self.remotes[index].active.store(false, Ordering::Release);
                 self.active_workers.fetch_sub(1, Ordering::AcqRel);
                 self.idle.remove_worker();
