@@ -43,6 +43,7 @@ mod loom;
 pub mod net;
 mod pool;
 pub mod runtime;
+pub mod sync;
 pub mod sync_context;
 pub mod task;
 pub mod time;

@@ -1,0 +1,348 @@
+//! Behaviour tests for `brigade::sync`: the promises Y1-Y12 of docs/semantics-Y.md. The loom
+//! models of the same races live in src/sync/loom_tests.rs; the 8-thread stress test in
+//! tests/sync_stress.rs.
+
+mod common;
+
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use brigade::cancel::CancellationTokenSource;
+use brigade::prelude::*;
+use brigade::sync::{channel, channel_with, unbounded_channel, FullMode};
+use brigade::Runtime;
+use common::*;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn poll_once<F: Future>(future: Pin<&mut F>, waker: &Waker) -> Poll<F::Output> {
+    future.poll(&mut Context::from_waker(waker))
+}
+
+fn noop() -> &'static Waker {
+    Waker::noop()
+}
+
+fn runtime(workers: usize) -> Runtime {
+    Runtime::builder()
+        .workers(workers)
+        .build()
+        .expect("runtime")
+}
+
+// ------------------------------------------------------------------------------ channels
+
+#[test]
+fn y1_waiting_receivers_are_served_in_fifo_order() {
+    let (tx, rx) = channel::<u32>(4);
+    let mut first = pin!(rx.recv());
+    let mut second = pin!(rx.recv());
+    let mut third = pin!(rx.recv());
+    assert!(poll_once(first.as_mut(), noop()).is_pending());
+    assert!(poll_once(second.as_mut(), noop()).is_pending());
+    assert!(poll_once(third.as_mut(), noop()).is_pending());
+    for i in 1..=3 {
+        tx.try_send(i).unwrap();
+    }
+    // Polled in reverse: each already holds the value it was handed, in arrival order.
+    assert_eq!(poll_once(third.as_mut(), noop()), Poll::Ready(Some(3)));
+    assert_eq!(poll_once(second.as_mut(), noop()), Poll::Ready(Some(2)));
+    assert_eq!(poll_once(first.as_mut(), noop()), Poll::Ready(Some(1)));
+}
+
+#[test]
+fn y1_waiting_senders_are_served_in_fifo_order_and_values_keep_their_order() {
+    let (tx, rx) = channel::<u32>(1);
+    tx.try_send(0).unwrap();
+    let mut a = pin!(tx.send(1));
+    let mut b = pin!(tx.send(2));
+    let mut c = pin!(tx.send(3));
+    for sending in [a.as_mut(), b.as_mut(), c.as_mut()] {
+        assert!(poll_once(sending, noop()).is_pending());
+    }
+    assert!(matches!(
+        tx.try_send(9),
+        Err(brigade::sync::channel::TrySendError::Full(9))
+    ));
+    for expected in 0..=3 {
+        assert_eq!(rx.try_recv(), Ok(expected));
+    }
+    for sending in [a.as_mut(), b.as_mut(), c.as_mut()] {
+        assert_eq!(poll_once(sending, noop()), Poll::Ready(Ok(())));
+    }
+}
+
+#[test]
+fn y2_a_value_sent_to_a_waiting_receiver_wakes_it_and_room_wakes_a_waiting_sender() {
+    let (tx, rx) = channel::<u32>(1);
+    let (receiver_wakes, receiver_waker) = counting_waker();
+    let mut receiving = pin!(rx.recv());
+    assert!(poll_once(receiving.as_mut(), &receiver_waker).is_pending());
+    tx.try_send(7).unwrap();
+    assert_eq!(receiver_wakes.0.load(Ordering::SeqCst), 1);
+    assert_eq!(poll_once(receiving.as_mut(), noop()), Poll::Ready(Some(7)));
+
+    tx.try_send(8).unwrap();
+    let (sender_wakes, sender_waker) = counting_waker();
+    let mut sending = pin!(tx.send(9));
+    assert!(poll_once(sending.as_mut(), &sender_waker).is_pending());
+    assert_eq!(rx.try_recv(), Ok(8));
+    assert_eq!(sender_wakes.0.load(Ordering::SeqCst), 1);
+    assert_eq!(poll_once(sending.as_mut(), noop()), Poll::Ready(Ok(())));
+    assert_eq!(rx.try_recv(), Ok(9));
+}
+
+#[test]
+fn y3_a_receive_dropped_after_it_was_handed_a_value_passes_it_to_the_next_receiver() {
+    let (tx, rx) = channel::<u32>(4);
+    let (next_wakes, next_waker) = counting_waker();
+    let mut next = pin!(rx.recv());
+    {
+        let mut first = Box::pin(rx.recv());
+        assert!(poll_once(first.as_mut(), noop()).is_pending());
+        assert!(poll_once(next.as_mut(), &next_waker).is_pending());
+        tx.try_send(1).unwrap(); // handed to `first`
+    } // `first` dropped without looking
+    assert_eq!(next_wakes.0.load(Ordering::SeqCst), 1);
+    assert_eq!(poll_once(next.as_mut(), noop()), Poll::Ready(Some(1)));
+}
+
+#[test]
+fn y3_a_receive_dropped_with_a_value_and_no_other_receiver_puts_it_back_in_front() {
+    let (tx, rx) = channel::<u32>(2);
+    {
+        let mut receiving = Box::pin(rx.recv());
+        assert!(poll_once(receiving.as_mut(), noop()).is_pending());
+        tx.try_send(1).unwrap();
+        tx.try_send(2).unwrap();
+        tx.try_send(3).unwrap();
+    }
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(rx.try_recv(), Ok(3));
+}
+
+#[test]
+fn y3_with_cancellation_on_a_waiting_receive_returns_promptly_and_loses_nothing() {
+    watchdog("cancelled receive", LIMIT, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let (tx, rx) = channel::<u32>(8);
+            let rx = Arc::new(rx);
+            let source = CancellationTokenSource::new();
+            let waiting = {
+                let (rx, token) = (rx.clone(), source.token());
+                brigade::spawn(async move { rx.recv().with_cancellation(&token).await })
+            };
+            brigade::time::sleep(Duration::from_millis(20)).await;
+            source.cancel();
+            assert!(waiting.await.is_err(), "the receive was not cancelled");
+            tx.send(5).await.unwrap();
+            assert_eq!(rx.recv().await, Some(5));
+        });
+    });
+}
+
+#[test]
+fn y3_a_send_cancelled_while_waiting_is_withdrawn_and_the_others_still_get_in() {
+    let (tx, rx) = channel::<u32>(1);
+    tx.try_send(1).unwrap();
+    let source = CancellationTokenSource::new();
+    let mut cancelled = pin!(tx.send(2).with_cancellation(&source.token()));
+    let mut kept = pin!(tx.send(3));
+    assert!(poll_once(cancelled.as_mut(), noop()).is_pending());
+    assert!(poll_once(kept.as_mut(), noop()).is_pending());
+    source.cancel();
+    assert!(matches!(
+        poll_once(cancelled.as_mut(), noop()),
+        Poll::Ready(Err(_))
+    ));
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(poll_once(kept.as_mut(), noop()), Poll::Ready(Ok(())));
+    assert_eq!(rx.try_recv(), Ok(3));
+    assert!(rx.try_recv().is_err());
+}
+
+#[test]
+fn y4_close_fails_waiting_senders_with_their_values_and_receivers_drain_then_end() {
+    let (tx, rx) = channel::<String>(1);
+    tx.try_send("queued".into()).unwrap();
+    let mut waiting = pin!(tx.send("waiting".into()));
+    assert!(poll_once(waiting.as_mut(), noop()).is_pending());
+    assert!(tx.close());
+    assert!(!rx.close(), "a second close reports it was already closed");
+    match poll_once(waiting.as_mut(), noop()) {
+        Poll::Ready(Err(error)) => assert_eq!(error.0, "waiting"),
+        other => panic!("the waiting send should fail with its value: {other:?}"),
+    }
+    assert_eq!(tx.try_send("late".into()).unwrap_err().into_inner(), "late");
+    let mut receiving = pin!(rx.recv());
+    assert_eq!(
+        poll_once(receiving.as_mut(), noop()),
+        Poll::Ready(Some("queued".to_string()))
+    );
+    let mut end = pin!(rx.recv());
+    assert_eq!(poll_once(end.as_mut(), noop()), Poll::Ready(None));
+}
+
+#[test]
+fn y4_a_waiting_receiver_sees_the_end_when_the_last_sender_is_dropped() {
+    let (tx, rx) = unbounded_channel::<u32>();
+    let second = tx.clone();
+    let (wakes, waker) = counting_waker();
+    let mut receiving = pin!(rx.recv());
+    assert!(poll_once(receiving.as_mut(), &waker).is_pending());
+    drop(tx);
+    assert_eq!(
+        wakes.0.load(Ordering::SeqCst),
+        0,
+        "one sender is still alive"
+    );
+    drop(second);
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    assert_eq!(poll_once(receiving.as_mut(), noop()), Poll::Ready(None));
+}
+
+#[test]
+fn y4_dropping_the_last_receiver_closes_the_channel_and_drops_the_queue() {
+    let (tx, rx) = channel::<DropCount>(4);
+    let dropped = Arc::new(AtomicUsize::new(0));
+    tx.try_send(DropCount(dropped.clone())).unwrap();
+    let other = rx.clone();
+    drop(rx);
+    assert!(!tx.is_closed());
+    drop(other);
+    assert!(tx.is_closed());
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert!(tx.try_send(DropCount(dropped.clone())).is_err());
+}
+
+#[test]
+fn y5_full_modes_behave_as_dotnets_bounded_channel_full_mode() {
+    let outcome = |mode| {
+        let (tx, rx) = channel_with::<u32>(3, mode);
+        for i in 1..=5 {
+            tx.try_send(i).expect("drop modes never report Full");
+        }
+        std::iter::from_fn(|| rx.try_recv().ok()).collect::<Vec<_>>()
+    };
+    assert_eq!(outcome(FullMode::DropOldest), [3, 4, 5]);
+    assert_eq!(outcome(FullMode::DropNewest), [1, 2, 5]);
+    assert_eq!(outcome(FullMode::DropWrite), [1, 2, 3]);
+    let (tx, _rx) = channel_with::<u32>(1, FullMode::Wait);
+    tx.try_send(1).unwrap();
+    assert!(tx.try_send(2).is_err());
+}
+
+#[test]
+#[should_panic(expected = "capacity must be at least 1")]
+fn y5_a_zero_capacity_is_refused_with_a_message() {
+    let _ = channel::<u32>(0);
+}
+
+#[test]
+fn y6_the_receiver_is_a_stream_that_ends_when_the_channel_closes() {
+    use futures_core::Stream;
+    let (tx, mut rx) = channel::<u32>(2);
+    let mut next = |rx: &mut brigade::sync::Receiver<u32>| {
+        Pin::new(rx).poll_next(&mut Context::from_waker(noop()))
+    };
+    assert!(next(&mut rx).is_pending());
+    tx.try_send(1).unwrap();
+    assert_eq!(next(&mut rx), Poll::Ready(Some(1)));
+    tx.try_send(2).unwrap();
+    drop(tx);
+    assert_eq!(next(&mut rx), Poll::Ready(Some(2)));
+    assert_eq!(next(&mut rx), Poll::Ready(None));
+}
+
+#[test]
+fn y6_many_producers_and_many_consumers_deliver_each_value_exactly_once() {
+    watchdog("mpmc", LIMIT, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let (tx, rx) = channel::<u64>(16);
+            let producers: Vec<_> = (0..4u64)
+                .map(|p| {
+                    let tx = tx.clone();
+                    brigade::spawn(async move {
+                        for i in 0..2_000 {
+                            tx.send(p * 1_000_000 + i).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            let consumers: Vec<_> = (0..3)
+                .map(|_| {
+                    let rx = rx.clone();
+                    brigade::spawn(async move {
+                        let mut got = Vec::new();
+                        while let Some(v) = rx.recv().await {
+                            got.push(v);
+                        }
+                        got
+                    })
+                })
+                .collect();
+            drop(rx);
+            brigade::when_all(producers).await;
+            let mut all: Vec<u64> = brigade::when_all(consumers)
+                .await
+                .into_iter()
+                .flatten()
+                .collect();
+            all.sort_unstable();
+            let mut expected: Vec<u64> = (0..4u64)
+                .flat_map(|p| (0..2_000).map(move |i| p * 1_000_000 + i))
+                .collect();
+            expected.sort_unstable();
+            assert_eq!(all, expected);
+        });
+    });
+}
+
+#[test]
+fn y9_a_consumer_whose_channel_is_always_ready_still_lets_other_tasks_run() {
+    watchdog("budget fairness", LIMIT, || {
+        let rt = runtime(1);
+        rt.block_on(async {
+            let (tx, rx) = unbounded_channel::<u32>();
+            for i in 0..100_000 {
+                tx.try_send(i).unwrap();
+            }
+            drop(tx);
+            let other_ran = Arc::new(AtomicBool::new(false));
+            let consumer = {
+                let other_ran = other_ran.clone();
+                brigade::spawn(async move {
+                    let mut received = 0;
+                    let mut received_before_other = None;
+                    while rx.recv().await.is_some() {
+                        received += 1;
+                        if received_before_other.is_none() && other_ran.load(Ordering::SeqCst) {
+                            received_before_other = Some(received);
+                        }
+                    }
+                    received_before_other
+                })
+            };
+            let other = {
+                let other_ran = other_ran.clone();
+                brigade::spawn(async move { other_ran.store(true, Ordering::SeqCst) })
+            };
+            other.await;
+            let before = consumer
+                .await
+                .expect("the other task ran only after the consumer finished");
+            assert!(
+                before < 50_000,
+                "the other task waited for {before} receives"
+            );
+        });
+    });
+}
