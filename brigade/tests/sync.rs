@@ -248,7 +248,7 @@ fn y5_a_zero_capacity_is_refused_with_a_message() {
 fn y6_the_receiver_is_a_stream_that_ends_when_the_channel_closes() {
     use futures_core::Stream;
     let (tx, mut rx) = channel::<u32>(2);
-    let mut next = |rx: &mut brigade::sync::Receiver<u32>| {
+    let next = |rx: &mut brigade::sync::Receiver<u32>| {
         Pin::new(rx).poll_next(&mut Context::from_waker(noop()))
     };
     assert!(next(&mut rx).is_pending());
@@ -345,4 +345,415 @@ fn y9_a_consumer_whose_channel_is_always_ready_still_lets_other_tasks_run() {
             );
         });
     });
+}
+
+// ------------------------------------------------------------------- semaphore and locks
+
+use brigade::sync::{Barrier, Mutex, Notify, OnceCell, RwLock, Semaphore, TryAcquireError};
+
+#[test]
+fn y1_semaphore_waiters_are_served_in_fifo_order_and_a_big_request_is_not_overtaken() {
+    let semaphore = Semaphore::new(3);
+    let held = semaphore.try_acquire_many(3).unwrap();
+    let mut big = pin!(semaphore.acquire_many(2));
+    let mut small = pin!(semaphore.acquire());
+    assert!(poll_once(big.as_mut(), noop()).is_pending());
+    assert!(poll_once(small.as_mut(), noop()).is_pending());
+    assert_eq!(
+        semaphore.try_acquire().unwrap_err(),
+        TryAcquireError::NoPermits
+    );
+    drop(held); // 3 back: 2 to `big`, 1 to `small`, in that order
+    let big_permit = match poll_once(big.as_mut(), noop()) {
+        Poll::Ready(Ok(permit)) => permit,
+        other => panic!("big should hold 2 permits: {other:?}"),
+    };
+    assert_eq!(big_permit.num_permits(), 2);
+    assert!(matches!(
+        poll_once(small.as_mut(), noop()),
+        Poll::Ready(Ok(_))
+    ));
+}
+
+#[test]
+fn y1_a_small_request_behind_a_big_one_waits_even_when_it_would_fit() {
+    let semaphore = Semaphore::new(2);
+    let held = semaphore.try_acquire_many(2).unwrap();
+    let mut big = pin!(semaphore.acquire_many(2));
+    let mut small = pin!(semaphore.acquire());
+    assert!(poll_once(big.as_mut(), noop()).is_pending());
+    assert!(poll_once(small.as_mut(), noop()).is_pending());
+    held.forget();
+    semaphore.add_permits(1); // goes to `big` (needs one more), not to `small`
+    assert!(poll_once(small.as_mut(), noop()).is_pending());
+    assert!(poll_once(big.as_mut(), noop()).is_pending());
+    semaphore.add_permits(1);
+    let both = poll_once(big.as_mut(), noop());
+    assert!(both.is_ready());
+    assert!(
+        poll_once(small.as_mut(), noop()).is_pending(),
+        "big still holds both"
+    );
+    drop(both);
+    assert!(poll_once(small.as_mut(), noop()).is_ready());
+}
+
+#[test]
+fn y3_an_acquire_cancelled_after_permits_were_assigned_gives_them_back_to_the_next_waiter() {
+    let semaphore = Semaphore::new(1);
+    let held = semaphore.try_acquire().unwrap();
+    let (wakes, waker) = counting_waker();
+    let mut next = pin!(semaphore.acquire());
+    {
+        let mut first = Box::pin(semaphore.acquire());
+        assert!(poll_once(first.as_mut(), noop()).is_pending());
+        assert!(poll_once(next.as_mut(), &waker).is_pending());
+        drop(held); // granted to `first`, which never looks
+    }
+    assert_eq!(
+        wakes.0.load(Ordering::SeqCst),
+        1,
+        "the permit went on to the next waiter"
+    );
+    assert!(matches!(
+        poll_once(next.as_mut(), noop()),
+        Poll::Ready(Ok(_))
+    ));
+    assert_eq!(semaphore.available_permits(), 1);
+}
+
+#[test]
+fn y3_a_partially_assigned_acquire_many_cancelled_returns_what_it_had() {
+    let semaphore = Semaphore::new(2);
+    let held = semaphore.try_acquire_many(2).unwrap();
+    {
+        let mut big = Box::pin(semaphore.acquire_many(3));
+        assert!(poll_once(big.as_mut(), noop()).is_pending());
+        drop(held); // both assigned to `big`, which needs 3
+        assert_eq!(semaphore.available_permits(), 0);
+    }
+    assert_eq!(semaphore.available_permits(), 2);
+    assert!(semaphore.try_acquire_many(2).is_ok());
+}
+
+#[test]
+fn y3_with_cancellation_on_every_kind_of_wait_returns_promptly_and_loses_no_permit() {
+    watchdog("cancelled waits", LIMIT, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let semaphore = Arc::new(Semaphore::new(0));
+            let mutex = Arc::new(Mutex::new(0));
+            let rwlock = Arc::new(RwLock::new(0));
+            let notify = Arc::new(Notify::new());
+            let barrier = Arc::new(Barrier::new(2));
+            let source = CancellationTokenSource::new();
+            let guard = mutex.lock().await;
+            let read = rwlock.read().await;
+            let mut waits = Vec::new();
+            macro_rules! wait {
+                ($obj:expr, |$x:ident| $body:expr) => {{
+                    let ($x, token) = ($obj.clone(), source.token());
+                    waits.push(brigade::spawn(async move {
+                        async {
+                            let _ = $body;
+                        }
+                        .with_cancellation(&token)
+                        .await
+                        .is_err()
+                    }));
+                }};
+            }
+            wait!(semaphore, |s| s.acquire().await);
+            wait!(mutex, |m| m.lock().await);
+            wait!(rwlock, |r| r.write().await);
+            wait!(notify, |n| n.notified().await);
+            wait!(barrier, |b| b.wait().await);
+            brigade::time::sleep(Duration::from_millis(20)).await;
+            source.cancel();
+            for cancelled in brigade::when_all(waits).await {
+                assert!(cancelled, "a wait finished instead of being cancelled");
+            }
+            drop((guard, read));
+            semaphore.add_permits(1);
+            assert!(semaphore.try_acquire().is_ok());
+            assert!(mutex.try_lock().is_ok());
+            assert!(rwlock.try_write().is_some());
+            notify.notify_one();
+            notify.notified().await; // the permit was stored: the cancelled waiter is gone
+        });
+    });
+}
+
+#[test]
+fn y7_closing_a_semaphore_fails_waiting_and_later_acquires() {
+    let semaphore = Semaphore::new(0);
+    let mut waiting = pin!(semaphore.acquire());
+    assert!(poll_once(waiting.as_mut(), noop()).is_pending());
+    assert!(semaphore.close());
+    assert!(matches!(
+        poll_once(waiting.as_mut(), noop()),
+        Poll::Ready(Err(_))
+    ));
+    assert_eq!(
+        semaphore.try_acquire().unwrap_err(),
+        TryAcquireError::Closed
+    );
+    let mut later = pin!(semaphore.acquire());
+    assert!(matches!(
+        poll_once(later.as_mut(), noop()),
+        Poll::Ready(Err(_))
+    ));
+}
+
+#[test]
+fn y7_owned_permits_travel_into_tasks_and_come_back() {
+    watchdog("owned permits", LIMIT, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let semaphore = Arc::new(Semaphore::new(8));
+            let running = Arc::new(AtomicUsize::new(0));
+            let peak = Arc::new(AtomicUsize::new(0));
+            let tasks: Vec<_> = (0..200)
+                .map(|_| {
+                    let (semaphore, running, peak) =
+                        (semaphore.clone(), running.clone(), peak.clone());
+                    brigade::spawn(async move {
+                        let permit = semaphore.acquire_owned().await.unwrap();
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        brigade::yield_now().await;
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        drop(permit);
+                    })
+                })
+                .collect();
+            brigade::when_all(tasks).await;
+            assert!(peak.load(Ordering::SeqCst) <= 8);
+            assert_eq!(semaphore.available_permits(), 8);
+        });
+    });
+}
+
+#[test]
+fn y1_mutex_waiters_get_the_lock_in_arrival_order() {
+    let mutex = Mutex::new(Vec::new());
+    let guard = mutex.try_lock().unwrap();
+    let mut waits: Vec<_> = (0..3).map(|_| Box::pin(mutex.lock())).collect();
+    for wait in &mut waits {
+        assert!(poll_once(wait.as_mut(), noop()).is_pending());
+    }
+    drop(guard);
+    for (i, wait) in waits.iter_mut().enumerate() {
+        let mut guard = match poll_once(wait.as_mut(), noop()) {
+            Poll::Ready(guard) => guard,
+            Poll::Pending => panic!("waiter {i} was overtaken"),
+        };
+        guard.push(i);
+    }
+    assert_eq!(*mutex.try_lock().unwrap(), [0, 1, 2]);
+}
+
+#[test]
+fn y6_a_contended_mutex_counts_every_increment() {
+    watchdog("contended mutex", LIMIT, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let count = Arc::new(Mutex::new(0u64));
+            let tasks: Vec<_> = (0..16)
+                .map(|_| {
+                    let count = count.clone();
+                    brigade::spawn(async move {
+                        for i in 0..500 {
+                            let mut guard = count.lock().await;
+                            if i % 50 == 0 {
+                                brigade::yield_now().await;
+                            }
+                            *guard += 1;
+                        }
+                    })
+                })
+                .collect();
+            brigade::when_all(tasks).await;
+            assert_eq!(*count.lock().await, 8_000);
+        });
+    });
+}
+
+#[test]
+fn y8_a_waiting_writer_is_not_starved_by_readers_arriving_after_it() {
+    let lock = RwLock::new(0);
+    let reading = lock.try_read().unwrap();
+    let mut writer = pin!(lock.write());
+    assert!(poll_once(writer.as_mut(), noop()).is_pending());
+    assert!(
+        lock.try_read().is_none(),
+        "a reader overtook the waiting writer"
+    );
+    let mut late_reader = pin!(lock.read());
+    assert!(poll_once(late_reader.as_mut(), noop()).is_pending());
+    drop(reading);
+    let mut write_guard = match poll_once(writer.as_mut(), noop()) {
+        Poll::Ready(guard) => guard,
+        Poll::Pending => panic!("the writer should have the lock"),
+    };
+    *write_guard = 5;
+    assert!(poll_once(late_reader.as_mut(), noop()).is_pending());
+    drop(write_guard);
+    assert!(matches!(poll_once(late_reader.as_mut(), noop()), Poll::Ready(ref g) if **g == 5));
+}
+
+#[test]
+fn y8_readers_queued_behind_a_writer_are_let_in_together() {
+    let lock = RwLock::new(());
+    let writing = lock.try_write().unwrap();
+    let mut readers: Vec<_> = (0..3).map(|_| Box::pin(lock.read())).collect();
+    for reader in &mut readers {
+        assert!(poll_once(reader.as_mut(), noop()).is_pending());
+    }
+    drop(writing);
+    let guards: Vec<_> = readers
+        .iter_mut()
+        .map(|r| match poll_once(r.as_mut(), noop()) {
+            Poll::Ready(guard) => guard,
+            Poll::Pending => panic!("a reader was left waiting"),
+        })
+        .collect();
+    assert_eq!(guards.len(), 3);
+}
+
+#[test]
+fn y2_notify_one_before_the_wait_is_not_lost_and_notify_waiters_wakes_all_waiting_now() {
+    let notify = Notify::new();
+    notify.notify_one();
+    let mut first = pin!(notify.notified());
+    assert!(
+        poll_once(first.as_mut(), noop()).is_ready(),
+        "the stored permit was lost"
+    );
+    let mut a = pin!(notify.notified());
+    let mut b = pin!(notify.notified());
+    assert!(poll_once(a.as_mut(), noop()).is_pending());
+    assert!(poll_once(b.as_mut(), noop()).is_pending());
+    notify.notify_waiters();
+    assert!(poll_once(a.as_mut(), noop()).is_ready());
+    assert!(poll_once(b.as_mut(), noop()).is_ready());
+    let mut later = pin!(notify.notified());
+    assert!(
+        poll_once(later.as_mut(), noop()).is_pending(),
+        "notify_waiters stores nothing"
+    );
+}
+
+#[test]
+fn y3_a_notified_dropped_after_notify_one_chose_it_passes_it_on() {
+    let notify = Notify::new();
+    let (wakes, waker) = counting_waker();
+    let mut second = pin!(notify.notified());
+    {
+        let mut first = Box::pin(notify.notified());
+        assert!(poll_once(first.as_mut(), noop()).is_pending());
+        assert!(poll_once(second.as_mut(), &waker).is_pending());
+        notify.notify_one(); // chooses `first`
+    }
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    assert!(poll_once(second.as_mut(), noop()).is_ready());
+}
+
+#[test]
+fn y10_a_barrier_releases_its_round_together_with_one_leader_and_resets() {
+    let barrier = Barrier::new(3);
+    for _round in 0..2 {
+        let mut a = Box::pin(barrier.wait());
+        let mut b = Box::pin(barrier.wait());
+        assert!(poll_once(a.as_mut(), noop()).is_pending());
+        assert!(poll_once(b.as_mut(), noop()).is_pending());
+        let mut c = Box::pin(barrier.wait());
+        let leader = match poll_once(c.as_mut(), noop()) {
+            Poll::Ready(result) => result.is_leader(),
+            Poll::Pending => panic!("the third arrival should complete the round"),
+        };
+        assert!(leader);
+        for wait in [a.as_mut(), b.as_mut()] {
+            assert!(matches!(poll_once(wait, noop()), Poll::Ready(r) if !r.is_leader()));
+        }
+    }
+}
+
+#[test]
+fn y3_a_barrier_wait_cancelled_before_its_round_takes_its_arrival_back() {
+    let barrier = Barrier::new(2);
+    {
+        let mut gone = Box::pin(barrier.wait());
+        assert!(poll_once(gone.as_mut(), noop()).is_pending());
+    }
+    let mut a = pin!(barrier.wait());
+    assert!(
+        poll_once(a.as_mut(), noop()).is_pending(),
+        "the cancelled arrival still counted"
+    );
+    let mut b = pin!(barrier.wait());
+    assert!(poll_once(b.as_mut(), noop()).is_ready());
+    assert!(poll_once(a.as_mut(), noop()).is_ready());
+}
+
+#[test]
+fn y11_once_cell_runs_one_initialiser_and_a_cancelled_one_hands_over_to_the_next() {
+    watchdog("once cell", LIMIT, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let cell = Arc::new(OnceCell::<u32>::new());
+            let runs = Arc::new(AtomicUsize::new(0));
+            let source = CancellationTokenSource::new();
+            // The first initialiser never finishes; it is cancelled.
+            let first = {
+                let (cell, runs, token) = (cell.clone(), runs.clone(), source.token());
+                brigade::spawn(async move {
+                    async {
+                        cell.get_or_init(|| async {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            std::future::pending::<u32>().await
+                        })
+                        .await;
+                    }
+                    .with_cancellation(&token)
+                    .await
+                })
+            };
+            wait_until_async(|| runs.load(Ordering::SeqCst) == 1).await;
+            let waiters: Vec<_> = (0..4)
+                .map(|i| {
+                    let (cell, runs) = (cell.clone(), runs.clone());
+                    brigade::spawn(async move {
+                        *cell
+                            .get_or_init(|| async move {
+                                runs.fetch_add(1, Ordering::SeqCst);
+                                100 + i
+                            })
+                            .await
+                    })
+                })
+                .collect();
+            brigade::time::sleep(Duration::from_millis(20)).await;
+            source.cancel();
+            assert!(first.await.is_err());
+            let values = brigade::when_all(waiters).await;
+            assert!(values.windows(2).all(|w| w[0] == w[1]), "{values:?}");
+            assert_eq!(
+                runs.load(Ordering::SeqCst),
+                2,
+                "one cancelled run, one real one"
+            );
+            assert_eq!(cell.get(), Some(&values[0]));
+        });
+    });
+}
+
+async fn wait_until_async(mut cond: impl FnMut() -> bool) {
+    for _ in 0..20_000 {
+        if cond() {
+            return;
+        }
+        brigade::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("condition never held");
 }

@@ -4,9 +4,12 @@
 //! | type | .NET analogue |
 //! |---|---|
 //! | [`channel`], [`unbounded_channel`], [`channel_with`] | `Channel.CreateBounded` / `CreateUnbounded`, `BoundedChannelFullMode` |
-//! | [`oneshot`] | `TaskCompletionSource<T>` with a single reader |
-//! | [`watch`] | a published latest value (no direct analogue; `IObservable` with replay 1) |
-//! | [`broadcast`] | every reader sees every value (a multicast `Channel`) |
+//! | [`Semaphore`] | `SemaphoreSlim` |
+//! | [`Mutex`] | `SemaphoreSlim(1, 1)` around shared state |
+//! | [`RwLock`] | `ReaderWriterLockSlim`, awaitable |
+//! | [`Notify`] | an async auto-reset event |
+//! | [`Barrier`] | `Barrier.SignalAndWait` |
+//! | [`OnceCell`] | `AsyncLazy<T>` |
 //!
 //! # Invariants shared by every type (docs/semantics-Y.md)
 //! - Every wait is a future that carries its own waiter node (`waiters.rs`): no allocation per
@@ -17,8 +20,23 @@
 //! - Ready operations spend from the task's cooperative budget (`coop.rs`, Y9), so a task whose
 //!   channel is always ready still lets the others on its worker run.
 
+mod barrier;
 pub mod channel;
 pub(crate) mod coop;
+mod mutex;
+mod notify;
+mod once_cell;
+mod permits;
+mod rwlock;
+mod semaphore;
 pub(crate) mod waiters;
 
+pub use barrier::{Barrier, BarrierWait, BarrierWaitResult};
 pub use channel::{channel, channel_with, unbounded_channel, FullMode, Receiver, Sender};
+pub use mutex::{Lock, Mutex, MutexGuard, TryLockError};
+pub use notify::{Notified, Notify};
+pub use once_cell::OnceCell;
+pub use rwlock::{Acquire as RwLockAcquire, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use semaphore::{
+    Acquire, AcquireError, AcquireOwned, OwnedPermit, Permit, Semaphore, TryAcquireError,
+};
