@@ -28,6 +28,7 @@
 //! | [`runtime`] | 2, 13D | the pool's front door, `Task.Run`, sync-over-async |
 //! | [`time`] | 5, 10. an awaitable delay | `Task.Delay`, `PeriodicTimer`, `WaitAsync(timeout)` |
 //! | [`cancel`] | 12. cancellation | `CancellationTokenSource`, `CancellationToken` |
+//! | [`sync`] | 13. coordination | `System.Threading.Channels`, `SemaphoreSlim`, `TaskCompletionSource` |
 //!
 //! Start with `cargo run --release --example tour`, then ARCHITECTURE.md.
 #![deny(missing_docs)]
@@ -69,6 +70,7 @@ pub mod prelude {
     pub use crate::context::{AsyncLocal, ExecutionContext};
     pub use crate::future::{when_all, when_any, yield_now};
     pub use crate::runtime::{block_on, run, spawn};
+    pub use crate::sync::{channel, unbounded_channel, Semaphore};
     pub use crate::sync_context::ConfigureAwaitExt;
     pub use crate::task::{Promise, Task, TaskError};
 }

@@ -757,3 +757,132 @@ async fn wait_until_async(mut cond: impl FnMut() -> bool) {
     }
     panic!("condition never held");
 }
+
+// ------------------------------------------------------------- oneshot, watch, broadcast
+
+use brigade::sync::{broadcast, oneshot, watch};
+
+#[test]
+fn y2_a_oneshot_value_sent_while_the_receiver_waits_wakes_it() {
+    let (tx, rx) = oneshot::channel::<u32>();
+    let (wakes, waker) = counting_waker();
+    let mut rx = pin!(rx);
+    assert!(poll_once(rx.as_mut(), &waker).is_pending());
+    tx.send(3).unwrap();
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    assert_eq!(poll_once(rx.as_mut(), noop()), Poll::Ready(Ok(3)));
+}
+
+#[test]
+fn y4_a_oneshot_ends_when_either_side_goes() {
+    let (tx, rx) = oneshot::channel::<u32>();
+    let (wakes, waker) = counting_waker();
+    let mut rx = pin!(rx);
+    assert!(poll_once(rx.as_mut(), &waker).is_pending());
+    drop(tx);
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    assert!(matches!(
+        poll_once(rx.as_mut(), noop()),
+        Poll::Ready(Err(_))
+    ));
+
+    let (tx, rx) = oneshot::channel::<String>();
+    assert!(!tx.is_closed());
+    drop(rx);
+    assert!(tx.is_closed());
+    assert_eq!(tx.send("back".into()), Err("back".to_string()));
+
+    let (tx, mut rx) = oneshot::channel::<u32>();
+    assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Empty));
+    tx.send(1).unwrap();
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Err(oneshot::TryRecvError::Closed));
+}
+
+#[test]
+fn y2_a_watch_receiver_sees_the_latest_value_and_is_woken_by_a_send() {
+    let (tx, mut rx) = watch::channel(0);
+    assert!(!rx.has_changed());
+    let (wakes, waker) = counting_waker();
+    {
+        let mut changed = pin!(rx.changed());
+        assert!(poll_once(changed.as_mut(), &waker).is_pending());
+        tx.send(1);
+        tx.send(2);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(poll_once(changed.as_mut(), noop()), Poll::Ready(Ok(())));
+    }
+    assert_eq!(
+        *rx.borrow(),
+        2,
+        "the latest value, intermediate ones skipped"
+    );
+    let mut again = pin!(rx.changed());
+    assert!(
+        poll_once(again.as_mut(), noop()).is_pending(),
+        "version 2 was marked seen"
+    );
+    drop(tx);
+    assert!(matches!(
+        poll_once(again.as_mut(), noop()),
+        Poll::Ready(Err(_))
+    ));
+}
+
+#[test]
+fn y12_broadcast_receivers_each_get_every_value_and_a_lagging_one_is_told_how_many_it_missed() {
+    let (tx, mut fast) = broadcast::channel::<u32>(2);
+    let mut slow = tx.subscribe();
+    for i in 0..5 {
+        tx.send(i).unwrap();
+        assert_eq!(
+            fast.try_recv(),
+            Ok(i),
+            "a receiver keeping up sees every value"
+        );
+    }
+    let mut late = tx.subscribe();
+    assert_eq!(
+        late.try_recv(),
+        Err(broadcast::TryRecvError::Empty),
+        "only values after subscribing"
+    );
+    assert_eq!(slow.try_recv(), Err(broadcast::TryRecvError::Lagged(3)));
+    assert_eq!(slow.try_recv(), Ok(3));
+    assert_eq!(slow.try_recv(), Ok(4));
+    assert_eq!(slow.try_recv(), Err(broadcast::TryRecvError::Empty));
+    drop(fast);
+    drop(tx);
+    assert_eq!(slow.try_recv(), Err(broadcast::TryRecvError::Closed));
+}
+
+#[test]
+fn y12_a_broadcast_send_wakes_every_waiting_receiver() {
+    watchdog("broadcast", LIMIT, || {
+        let rt = runtime(2);
+        rt.block_on(async {
+            let (tx, rx) = broadcast::channel::<u32>(16);
+            let receivers: Vec<_> = (0..4)
+                .map(|_| {
+                    let mut rx = tx.subscribe();
+                    brigade::spawn(async move {
+                        let mut got = Vec::new();
+                        while let Ok(v) = rx.recv().await {
+                            got.push(v);
+                        }
+                        got
+                    })
+                })
+                .collect();
+            drop(rx);
+            for i in 0..10 {
+                tx.send(i).unwrap();
+                brigade::yield_now().await;
+            }
+            drop(tx);
+            for got in brigade::when_all(receivers).await {
+                assert_eq!(got, (0..10).collect::<Vec<_>>());
+            }
+        });
+    });
+}

@@ -10,6 +10,9 @@
 //! | [`Notify`] | an async auto-reset event |
 //! | [`Barrier`] | `Barrier.SignalAndWait` |
 //! | [`OnceCell`] | `AsyncLazy<T>` |
+//! | [`oneshot`] | `TaskCompletionSource<T>` with one reader (why not [`Promise`](crate::Promise): see its docs) |
+//! | [`watch`] | a published latest value (`IObservable<T>` replaying the latest) |
+//! | [`broadcast`] | every reader sees every value (Rx's `Subject<T>`), lagging readers told |
 //!
 //! # Invariants shared by every type (docs/semantics-Y.md)
 //! - Every wait is a future that carries its own waiter node (`waiters.rs`): no allocation per
@@ -21,15 +24,18 @@
 //!   channel is always ready still lets the others on its worker run.
 
 mod barrier;
+pub mod broadcast;
 pub mod channel;
 pub(crate) mod coop;
 mod mutex;
 mod notify;
 mod once_cell;
+pub mod oneshot;
 mod permits;
 mod rwlock;
 mod semaphore;
 pub(crate) mod waiters;
+pub mod watch;
 
 pub use barrier::{Barrier, BarrierWait, BarrierWaitResult};
 pub use channel::{channel, channel_with, unbounded_channel, FullMode, Receiver, Sender};
@@ -40,3 +46,6 @@ pub use rwlock::{Acquire as RwLockAcquire, RwLock, RwLockReadGuard, RwLockWriteG
 pub use semaphore::{
     Acquire, AcquireError, AcquireOwned, OwnedPermit, Permit, Semaphore, TryAcquireError,
 };
+
+#[cfg(all(test, loom))]
+mod loom_tests;
