@@ -2,6 +2,8 @@
 //! models of the same races live in src/sync/loom_tests.rs; the 8-thread stress test in
 //! tests/sync_stress.rs.
 
+#[path = "common/alloc_counter.rs"]
+mod alloc_counter;
 mod common;
 
 use std::future::Future;
@@ -885,4 +887,41 @@ fn y12_a_broadcast_send_wakes_every_waiting_receiver() {
             }
         });
     });
+}
+
+// ------------------------------------------------------------------------- no allocation
+
+#[test]
+fn y13_waiting_allocates_nothing_the_waiter_node_lives_in_the_future() {
+    let (tx, rx) = channel::<u32>(1);
+    let semaphore = Semaphore::new(0);
+    let mutex = Mutex::new(0);
+    let guard = mutex.try_lock().unwrap();
+    let notify = Notify::new();
+    let (wakes, waker) = counting_waker();
+    tx.try_send(2).unwrap();
+    let ((), allocations) = alloc_counter::count_allocations(|| {
+        for _ in 0..100 {
+            let mut receiving = pin!(rx.recv());
+            assert!(poll_once(receiving.as_mut(), &waker).is_ready());
+            let mut again = pin!(rx.recv());
+            assert!(poll_once(again.as_mut(), &waker).is_pending());
+            let mut handed = pin!(tx.send(1)); // straight to the waiting receive
+            assert!(poll_once(handed.as_mut(), noop()).is_ready());
+            assert_eq!(poll_once(again.as_mut(), noop()), Poll::Ready(Some(1)));
+            let mut queued = pin!(tx.send(2));
+            assert!(poll_once(queued.as_mut(), noop()).is_ready());
+            let mut full = pin!(tx.send(3));
+            assert!(poll_once(full.as_mut(), &waker).is_pending());
+            let mut acquire = pin!(semaphore.acquire());
+            assert!(poll_once(acquire.as_mut(), &waker).is_pending());
+            let mut lock = pin!(mutex.lock());
+            assert!(poll_once(lock.as_mut(), &waker).is_pending());
+            let mut notified = pin!(notify.notified());
+            assert!(poll_once(notified.as_mut(), &waker).is_pending());
+        }
+    });
+    drop(guard);
+    assert!(wakes.0.load(Ordering::SeqCst) <= 200);
+    assert_eq!(allocations, 0, "waiting allocated");
 }
