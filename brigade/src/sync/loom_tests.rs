@@ -202,3 +202,53 @@ fn loom_a_oneshot_receiver_repolled_with_a_new_waker_while_the_sender_drops() {
         }
     });
 }
+
+#[test]
+fn loom_two_waiters_one_cancelled_and_a_release_keep_the_list_and_the_count_straight() {
+    loom::model(|| {
+        // std's Arc: `acquire_owned` takes one (the Arc itself is not what is checked here).
+        let semaphore = std::sync::Arc::new(Semaphore::new(0));
+        let cancelling = {
+            let semaphore = semaphore.clone();
+            loom::thread::spawn(move || {
+                let mut acquire = Box::pin(semaphore.acquire_owned());
+                let _ = poll(acquire.as_mut(), Waker::noop()); // a permit, if any, goes back
+            })
+        };
+        let keeping = {
+            let semaphore = semaphore.clone();
+            loom::thread::spawn(move || {
+                let (wakes, waker) = counting();
+                let mut acquire = Box::pin(semaphore.acquire_owned());
+                let first = poll(acquire.as_mut(), &waker);
+                (acquire, first.is_pending(), wakes, waker)
+            })
+        };
+        semaphore.add_permits(1);
+        cancelling.join().unwrap();
+        let (mut acquire, was_pending, wakes, waker) = keeping.join().unwrap();
+        let held = match was_pending {
+            false => 1,
+            true if semaphore.available_permits() == 1 => 0,
+            true => {
+                assert_eq!(
+                    wakes.0.load(SeqCst),
+                    1,
+                    "the permit went to a waiter never woken"
+                );
+                match poll(acquire.as_mut(), &waker) {
+                    Poll::Ready(Ok(_permit)) => 1,
+                    other => panic!("woken but not granted: {other:?}"),
+                }
+            }
+        };
+        // The permit is held by the kept waiter (and then dropped) or banked: never lost.
+        drop(acquire);
+        assert!(held == 1 || semaphore.available_permits() == 1);
+        assert_eq!(
+            semaphore.available_permits(),
+            1,
+            "a permit was lost or doubled"
+        );
+    });
+}
