@@ -28,6 +28,7 @@
 //! | [`runtime`] | 2, 13D | the pool's front door, `Task.Run`, sync-over-async |
 //! | [`time`] | 5, 10. an awaitable delay | `Task.Delay`, `PeriodicTimer`, `WaitAsync(timeout)` |
 //! | [`cancel`] | 12. cancellation | `CancellationTokenSource`, `CancellationToken` |
+//! | [`sync`] | 13. coordination | `System.Threading.Channels`, `SemaphoreSlim`, `TaskCompletionSource` |
 //!
 //! Start with `cargo run --release --example tour`, then ARCHITECTURE.md.
 #![deny(missing_docs)]
@@ -35,6 +36,7 @@
 
 pub mod cancel;
 mod clock;
+mod coop;
 pub mod compat;
 pub mod context;
 pub mod future;
@@ -46,6 +48,7 @@ mod park;
 mod pool;
 mod report;
 pub mod runtime;
+pub mod sync;
 pub mod sync_context;
 pub mod task;
 pub mod time;
@@ -72,6 +75,7 @@ pub mod prelude {
     pub use crate::context::{AsyncLocal, ExecutionContext};
     pub use crate::future::{when_all, when_any, yield_now};
     pub use crate::runtime::{block_on, run, spawn};
+    pub use crate::sync::{channel, unbounded_channel, Semaphore};
     pub use crate::sync_context::ConfigureAwaitExt;
     pub use crate::task::{Promise, Task, TaskError};
 }

@@ -110,6 +110,7 @@ fn block_on_here<F: Future>(handle: &Handle, what: &str, future: F) -> F::Output
     let main_loop = BlockingOnLoop::start();
     let mut future = pin!(ExecutionContext::current_full().scope(future));
     loop {
+        crate::coop::reset(); // a fresh cooperative budget per poll (Y9)
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
