@@ -28,6 +28,7 @@
 //! | [`runtime`] | 2, 13D | the pool's front door, `Task.Run`, sync-over-async |
 //! | [`time`] | 5, 10. an awaitable delay | `Task.Delay`, `PeriodicTimer`, `WaitAsync(timeout)` |
 //! | [`cancel`] | 12. cancellation | `CancellationTokenSource`, `CancellationToken` |
+//! | [`group`] | 10. structured concurrency | `Task.WhenAll` with ownership, `Task.WhenEach`, `Parallel.ForEachAsync` |
 //!
 //! Start with `cargo run --release --example tour`, then ARCHITECTURE.md.
 #![deny(missing_docs)]
@@ -37,6 +38,7 @@ pub mod cancel;
 pub mod compat;
 pub mod context;
 pub mod future;
+pub mod group;
 mod io;
 #[allow(dead_code, unused_imports)]
 mod loom;
@@ -49,6 +51,7 @@ pub mod time;
 
 pub use brigade_macros::{main, test};
 pub use future::{when_all, when_any, yield_now};
+pub use group::{for_each_concurrent, race, when_each, TaskGroup};
 pub use runtime::{
     block_on, blocking, run, spawn, spawn_named, Builder, Handle, Runtime, SpawnError,
     UnhandledPanic,

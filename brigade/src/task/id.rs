@@ -45,6 +45,31 @@ impl fmt::Display for TaskId {
 pub(crate) struct TaskMeta {
     pub(crate) name: Option<Box<str>>,
     pub(crate) location: &'static Location<'static>,
+    /// The task group the task was spawned into and the task owning that group, for the dump.
+    pub(crate) lineage: Lineage,
+}
+
+/// Which group a task belongs to (`TaskGroup`), and which task owns that group; 0 is none.
+/// Written once by the group right after the spawn, read racily by the task dump.
+#[derive(Default)]
+pub(crate) struct Lineage {
+    group: AtomicU64,
+    parent: AtomicU64,
+}
+
+impl Lineage {
+    pub(crate) fn set(&self, group: u64, parent: Option<TaskId>) {
+        self.group.store(group, Relaxed);
+        self.parent.store(parent.map_or(0, TaskId::as_u64), Relaxed);
+    }
+
+    /// The group's id (0 when the task is in no group) and the owning task.
+    pub(crate) fn get(&self) -> (u64, Option<TaskId>) {
+        (
+            self.group.load(Relaxed),
+            TaskId::from_raw(self.parent.load(Relaxed)),
+        )
+    }
 }
 
 /// A readable description of one task, e.g. `task 17 "fetch-user" spawned at src/main.rs:10:5`.

@@ -133,7 +133,11 @@ where
 {
     let birth = cell::Birth {
         id: TaskId::next(),
-        meta: TaskMeta { name, location },
+        meta: TaskMeta {
+            name,
+            location,
+            lineage: Default::default(),
+        },
         // Seed section 4, step 1: capture the spawner's context for the new work item.
         context: ExecutionContext::capture(),
         movable,
