@@ -82,7 +82,7 @@ impl<F: Future> WhenEach<F> {
     ///
     /// ```
     /// # brigade::block_on(async {
-    /// let mut each = brigade::when_each([async { 1 }, async { 2 }]);
+    /// let mut each = brigade::when_each([1, 2].map(std::future::ready));
     /// let mut sum = 0;
     /// while let Some((_, n)) = each.next().await {
     ///     sum += n;
@@ -97,7 +97,7 @@ impl<F: Future> WhenEach<F> {
     /// How many outputs are still to come.
     ///
     /// ```
-    /// let each = brigade::when_each([async { 1 }, async { 2 }]);
+    /// let each = brigade::when_each([1, 2].map(std::future::ready));
     /// assert_eq!(each.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
