@@ -152,7 +152,11 @@ fn main() -> ExitCode {
         .build()
         .expect("brigade runtime");
     let shapes: [Shape; 2] = [
-        ("spawn N + join_next loop", tokio_join_next, brigade_join_next),
+        (
+            "spawn N + join_next loop",
+            tokio_join_next,
+            brigade_join_next,
+        ),
         ("spawn N + join_all", tokio_join_all, brigade_join_all),
     ];
     println!(

@@ -490,6 +490,8 @@ impl<T> Drop for TaskGroup<T> {
         // Every child still held by the shared side is cancelled by the source's callback;
         // the ones in `stopped` / `publishing` have already lost their futures.
         self.shared.source.cancel();
+        // Children still stopping must not keep the owner's task alive through its waker.
+        self.shared.lock().owner = None;
     }
 }
 
