@@ -34,10 +34,13 @@
 //! # Layout
 //! - `shared.rs` — the state children share with their group: the ready list, the handles (so
 //!   a cancel from any thread reaches them), the child wrapper that reports a stop.
-//! - `task_group.rs` — `TaskGroup`, its builder and its joins.
+//! - `task_group.rs` — `TaskGroup`: spawning, cancelling, the token; `builder.rs` — its options;
+//!   `join.rs` — `join_next`, `join_all`, `try_join_all`, `shutdown`.
 //! - `for_each.rs` — `for_each_concurrent`; `when_each.rs` — `when_each`; `race.rs` — `race`.
 
+mod builder;
 mod for_each;
+mod join;
 mod race;
 mod shared;
 mod task_group;
@@ -46,12 +49,14 @@ mod when_each;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use builder::GroupBuilder;
 pub use for_each::{for_each_concurrent, for_each_concurrent_with_token};
+pub use join::JoinNext;
 pub use race::{
     race, race_biased, IntoRace, Race2, Race3, Race4, Race5, Race6, Racing2, Racing3, Racing4,
     Racing5, Racing6,
 };
-pub use task_group::{GroupBuilder, JoinNext, TaskGroup};
+pub use task_group::TaskGroup;
 pub use when_each::{when_each, WhenEach};
 
 /// A task group's process-unique id, shown in [`Runtime::dump`](crate::Runtime::dump).
@@ -70,6 +75,11 @@ impl GroupId {
     }
 
     /// The id as a number (never 0).
+    ///
+    /// ```
+    /// let group = brigade::TaskGroup::<()>::new();
+    /// assert_eq!(group.id().to_string(), group.id().as_u64().to_string());
+    /// ```
     pub fn as_u64(self) -> u64 {
         self.0
     }

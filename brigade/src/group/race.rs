@@ -30,6 +30,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// A tuple of futures that [`race`] can race: `(A, B)` up to six elements.
+///
+/// ```
+/// use brigade::group::{IntoRace, Race2};
+///
+/// # brigade::block_on(async {
+/// let racing = (async { 'a' }, std::future::pending::<()>()).into_race(true);
+/// assert_eq!(racing.await, Race2::First('a'));
+/// # });
+/// ```
 pub trait IntoRace {
     /// The future racing them.
     type Race: Future;

@@ -9,17 +9,14 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::{poll_fn, Future};
-use std::panic::resume_unwind;
-use std::pin::Pin;
+use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
+use super::builder::GroupBuilder;
 use super::shared::{Child, ChildFuture, Shared};
-use super::{GroupError, GroupId, Outcome};
-use crate::cancel::{CancellationToken, CancellationTokenSource};
-use crate::future::AggregatePanic;
-use crate::task::{TaskError, TaskId};
+use super::{GroupId, Outcome};
+use crate::cancel::CancellationToken;
+use crate::task::TaskId;
 
 /// A group of tasks that live no longer than the group: spawn children, join them as they
 /// finish or all at once; dropping the group cancels the ones still running.
@@ -65,85 +62,28 @@ use crate::task::{TaskError, TaskId};
 /// # });
 /// ```
 pub struct TaskGroup<T> {
-    shared: Arc<Shared<T>>,
+    pub(super) shared: Arc<Shared<T>>,
     /// Slots free for reuse (only the owner allocates and frees slots).
-    free: Vec<u32>,
-    slots: u32,
-    next_seq: u64,
-    len: usize,
+    pub(super) free: Vec<u32>,
+    pub(super) slots: u32,
+    pub(super) next_seq: u64,
+    pub(super) len: usize,
     /// Children whose futures are gone, taken from the shared side, not yet reported.
-    stopped: VecDeque<Child<T>>,
+    pub(super) stopped: VecDeque<Child<T>>,
     /// Stopped children whose task had not published its outcome yet when polled (their join
     /// waker is the owner's: they wake it when they do).
-    publishing: Vec<Child<T>>,
+    pub(super) publishing: Vec<Child<T>>,
     /// The drained ready list's buffer, reused.
-    spare: Vec<u32>,
-}
-
-/// Builds a [`TaskGroup`] with options: fail-fast, a parent token.
-///
-/// ```
-/// use brigade::cancel::CancellationTokenSource;
-/// use brigade::TaskGroup;
-///
-/// let server_shutdown = CancellationTokenSource::new();
-/// let group = TaskGroup::<u32>::builder()
-///     .fail_when(|n| *n == 0)
-///     .cancelled_by(&server_shutdown.token())
-///     .build();
-/// server_shutdown.cancel();
-/// assert!(group.token().is_cancellation_requested());
-/// ```
-pub struct GroupBuilder<T> {
-    failure: Option<fn(&T) -> bool>,
-    parent: Option<CancellationToken>,
-}
-
-impl<T: Send + 'static> GroupBuilder<T> {
-    /// Fail-fast by [`Outcome`]: an `Err` output or a panic cancels the siblings.
-    pub fn fail_fast(mut self) -> GroupBuilder<T>
-    where
-        T: Outcome,
-    {
-        self.failure = Some(<T as Outcome>::is_failure);
-        self
-    }
-
-    /// Fail-fast with your own rule: an output for which `is_failure` is true, or a panic,
-    /// cancels the siblings. `fail_when(|_| false)` fails fast on panics only.
-    pub fn fail_when(mut self, is_failure: fn(&T) -> bool) -> GroupBuilder<T> {
-        self.failure = Some(is_failure);
-        self
-    }
-
-    /// The group is cancelled, with all its children, when `parent` is (a request's group
-    /// under the server's shutdown token). A cancelled `parent` gives a cancelled group.
-    pub fn cancelled_by(mut self, parent: &CancellationToken) -> GroupBuilder<T> {
-        self.parent = Some(parent.clone());
-        self
-    }
-
-    /// The group.
-    pub fn build(self) -> TaskGroup<T> {
-        let source = match &self.parent {
-            Some(parent) => CancellationTokenSource::linked(std::slice::from_ref(parent)),
-            None => CancellationTokenSource::new(),
-        };
-        TaskGroup {
-            shared: Shared::new(source, self.failure),
-            free: Vec::new(),
-            slots: 0,
-            next_seq: 0,
-            len: 0,
-            stopped: VecDeque::new(),
-            publishing: Vec::new(),
-            spare: Vec::new(),
-        }
-    }
+    pub(super) spare: Vec<u32>,
 }
 
 impl<T: Send + 'static> TaskGroup<T> {
     /// An empty group: children run to the end unless the group is cancelled or dropped.
+    ///
+    /// ```
+    /// let group: brigade::TaskGroup<u32> = brigade::TaskGroup::new();
+    /// assert_eq!(group.len(), 0);
+    /// ```
     pub fn new() -> TaskGroup<T> {
         TaskGroup::builder().build()
     }
@@ -151,6 +91,15 @@ impl<T: Send + 'static> TaskGroup<T> {
     /// An empty fail-fast group: the first child that fails ([`Outcome`]: an `Err` output) or
     /// panics cancels its siblings, and [`join_all`](TaskGroup::join_all) /
     /// [`try_join_all`](TaskGroup::try_join_all) report that failure once every child stopped.
+    ///
+    /// ```
+    /// # brigade::block_on(async {
+    /// let mut group = brigade::TaskGroup::<Result<u8, String>>::fail_fast();
+    /// group.spawn(async { Ok(1) });
+    /// group.spawn(async { Err("bad input".to_string()) });
+    /// assert!(group.try_join_all().await.is_err());
+    /// # });
+    /// ```
     pub fn fail_fast() -> TaskGroup<T>
     where
         T: Outcome,
@@ -159,11 +108,13 @@ impl<T: Send + 'static> TaskGroup<T> {
     }
 
     /// A [`GroupBuilder`] for fail-fast rules and a parent token.
+    ///
+    /// ```
+    /// let group = brigade::TaskGroup::<Result<(), String>>::builder().fail_fast().build();
+    /// # drop(group);
+    /// ```
     pub fn builder() -> GroupBuilder<T> {
-        GroupBuilder {
-            failure: None,
-            parent: None,
-        }
+        GroupBuilder::new()
     }
 
     /// Spawns `future` as a child task on the current runtime; returns its id. In a group that
@@ -208,6 +159,19 @@ impl<T: Send + 'static> TaskGroup<T> {
         self.adopt(slot, seq, task)
     }
 
+    pub(super) fn from_shared(shared: Arc<Shared<T>>) -> TaskGroup<T> {
+        TaskGroup {
+            shared,
+            free: Vec::new(),
+            slots: 0,
+            next_seq: 0,
+            len: 0,
+            stopped: VecDeque::new(),
+            publishing: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
     fn next_slot(&mut self) -> (u32, u64) {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots += 1;
@@ -231,76 +195,6 @@ impl<T: Send + 'static> TaskGroup<T> {
         id
     }
 
-    /// Waits for the next child to stop and gives its outcome, in the order children stop;
-    /// `None` when no child is left. Only stopped children are looked at, so joining N
-    /// children costs O(N) in all.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// # brigade::block_on(async {
-    /// let mut group = brigade::TaskGroup::new();
-    /// group.spawn(async { brigade::time::sleep(Duration::from_millis(200)).await; "slow" });
-    /// group.spawn(async { "fast" });
-    /// assert_eq!(group.join_next().await.unwrap().unwrap(), "fast");
-    /// assert_eq!(group.join_next().await.unwrap().unwrap(), "slow");
-    /// assert!(group.join_next().await.is_none());
-    /// # });
-    /// ```
-    pub fn join_next(&mut self) -> JoinNext<'_, T> {
-        JoinNext { group: self }
-    }
-
-    /// Waits for every child and gives their outputs in spawn order.
-    ///
-    /// A panic is re-raised once every child has stopped, as [`when_all`](crate::when_all)
-    /// does (several: an [`AggregatePanic`]). Otherwise, in a fail-fast group, the first
-    /// failure's output is `Err(GroupError::Failed(output))`; if children were cancelled,
-    /// `Err(GroupError::Cancelled)`.
-    ///
-    /// ```
-    /// # brigade::block_on(async {
-    /// let mut group = brigade::TaskGroup::new();
-    /// for i in 0..4 {
-    ///     group.spawn(async move { i });
-    /// }
-    /// assert_eq!(group.join_all().await.unwrap(), vec![0, 1, 2, 3]);
-    /// # });
-    /// ```
-    pub async fn join_all(mut self) -> Result<Vec<T>, GroupError<T>> {
-        let (mut outputs, cancelled) = self.collect().await;
-        let first_failure = self.shared.lock().first_failure;
-        if let Some(failed) = first_failure {
-            if let Some(at) = outputs.iter().position(|(seq, _)| *seq == failed) {
-                return Err(GroupError::Failed(outputs.swap_remove(at).1));
-            }
-        }
-        if cancelled {
-            return Err(GroupError::Cancelled);
-        }
-        outputs.sort_unstable_by_key(|(seq, _)| *seq);
-        Ok(outputs.into_iter().map(|(_, output)| output).collect())
-    }
-
-    /// Every outcome, in stop order, after every child stopped; panics re-raised.
-    async fn collect(&mut self) -> (Vec<(u64, T)>, bool) {
-        let mut outputs = Vec::with_capacity(self.len);
-        let mut panics = Vec::new();
-        let mut cancelled = false;
-        while let Some((seq, outcome)) = poll_fn(|cx| self.poll_join_next(cx)).await {
-            match outcome {
-                Ok(output) => outputs.push((seq, output)),
-                Err(TaskError::Panicked(payload)) => panics.push(payload),
-                Err(_) => cancelled = true,
-            }
-        }
-        match panics.len() {
-            0 => (outputs, cancelled),
-            1 => resume_unwind(panics.pop().expect("one panic")),
-            _ => resume_unwind(Box::new(AggregatePanic { payloads: panics })),
-        }
-    }
-
     /// Requests cancellation of every child still running, and cancels the group's token. A
     /// cancelled group stays cancelled: later children are cancelled as they are spawned.
     /// Join (or [`shutdown`](TaskGroup::shutdown)) to wait until they have stopped.
@@ -315,21 +209,6 @@ impl<T: Send + 'static> TaskGroup<T> {
     /// ```
     pub fn cancel_all(&self) {
         self.shared.source.cancel();
-    }
-
-    /// Cancels every child and waits until all have stopped; their outcomes are dropped.
-    ///
-    /// ```
-    /// # brigade::block_on(async {
-    /// let mut group = brigade::TaskGroup::new();
-    /// group.spawn(std::future::pending::<()>());
-    /// group.shutdown().await;
-    /// assert!(group.is_empty());
-    /// # });
-    /// ```
-    pub async fn shutdown(&mut self) {
-        self.cancel_all();
-        while self.join_next().await.is_some() {}
     }
 }
 
@@ -381,102 +260,6 @@ impl<T> TaskGroup<T> {
     pub fn token(&self) -> CancellationToken {
         self.shared.source.token()
     }
-
-    /// The next stopped child's outcome with its spawn sequence number.
-    fn poll_join_next(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<(u64, Result<T, TaskError>)>> {
-        loop {
-            for at in 0..self.publishing.len() {
-                if let Poll::Ready(outcome) = self.publishing[at].1.poll_result(cx) {
-                    let (seq, _) = self.publishing.swap_remove(at);
-                    self.len -= 1;
-                    return Poll::Ready(Some((seq, outcome)));
-                }
-            }
-            while let Some((seq, mut task)) = self.stopped.pop_front() {
-                match task.poll_result(cx) {
-                    Poll::Ready(outcome) => {
-                        self.len -= 1;
-                        return Poll::Ready(Some((seq, outcome)));
-                    }
-                    // Its future is gone but the task has not published the outcome yet; it
-                    // will wake us (the poll registered our waker as its join waker).
-                    Poll::Pending => self.publishing.push((seq, task)),
-                }
-            }
-            if self.len == 0 {
-                return Poll::Ready(None);
-            }
-            if !self.drain(cx) {
-                return Poll::Pending;
-            }
-        }
-    }
-
-    /// Takes every reported child from the shared side; records `cx`'s waker for the next
-    /// report. Returns whether anything was taken.
-    fn drain(&mut self, cx: &Context<'_>) -> bool {
-        let mut ready = std::mem::take(&mut self.spare);
-        {
-            let mut state = self.shared.lock();
-            match &state.owner {
-                Some(owner) if owner.will_wake(cx.waker()) => {}
-                _ => state.owner = Some(cx.waker().clone()),
-            }
-            std::mem::swap(&mut ready, &mut state.ready);
-            for &slot in &ready {
-                let child = state.children[slot as usize]
-                    .take()
-                    .expect("a child reports its stop once, after it was adopted");
-                self.stopped.push_back(child);
-            }
-        }
-        let took = !ready.is_empty();
-        self.free.extend_from_slice(&ready);
-        ready.clear();
-        self.spare = ready;
-        took
-    }
-}
-
-impl<U: Send + 'static, E: Send + 'static> TaskGroup<Result<U, E>> {
-    /// [`join_all`](TaskGroup::join_all) for children that return `Result`: every `Ok` value
-    /// in spawn order, or the first failure's error — in a fail-fast group the one that
-    /// cancelled its siblings, otherwise the first `Err` to finish (after every child
-    /// finished). Panics are re-raised; cancelled children give `Err(GroupError::Cancelled)`.
-    ///
-    /// ```
-    /// # brigade::block_on(async {
-    /// let mut group = brigade::TaskGroup::<Result<u32, String>>::new();
-    /// group.spawn(async { Ok(1) });
-    /// group.spawn(async { Ok(2) });
-    /// assert_eq!(group.try_join_all().await, Ok(vec![1, 2]));
-    /// # });
-    /// ```
-    pub async fn try_join_all(mut self) -> Result<Vec<U>, GroupError<E>> {
-        let (outputs, cancelled) = self.collect().await;
-        let first_failure = self.shared.lock().first_failure;
-        let mut values = Vec::with_capacity(outputs.len());
-        let mut error = None;
-        for (seq, output) in outputs {
-            match output {
-                Ok(value) => values.push((seq, value)),
-                // The fail-fast failure wins; else the first `Err` in stop order.
-                Err(e) if first_failure == Some(seq) || error.is_none() => error = Some(e),
-                Err(_) => {}
-            }
-        }
-        if let Some(e) = error {
-            return Err(GroupError::Failed(e));
-        }
-        if cancelled {
-            return Err(GroupError::Cancelled);
-        }
-        values.sort_unstable_by_key(|(seq, _)| *seq);
-        Ok(values.into_iter().map(|(_, value)| value).collect())
-    }
 }
 
 impl<T: Send + 'static> Default for TaskGroup<T> {
@@ -502,30 +285,6 @@ impl<T> fmt::Debug for TaskGroup<T> {
             .field("len", &self.len)
             .field("fail_fast", &self.shared.failure.is_some())
             .field("cancelled", &self.shared.source.is_cancellation_requested())
-            .finish()
-    }
-}
-
-/// The future returned by [`TaskGroup::join_next`]: the next child's outcome, or `None`.
-#[must_use = "futures do nothing unless awaited"]
-pub struct JoinNext<'a, T> {
-    group: &'a mut TaskGroup<T>,
-}
-
-impl<T> Future for JoinNext<'_, T> {
-    type Output = Option<Result<T, TaskError>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.group
-            .poll_join_next(cx)
-            .map(|next| next.map(|(_, outcome)| outcome))
-    }
-}
-
-impl<T> fmt::Debug for JoinNext<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinNext")
-            .field("group", &self.group)
             .finish()
     }
 }

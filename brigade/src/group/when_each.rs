@@ -61,6 +61,15 @@ where
 type Finished<T> = (usize, std::thread::Result<T>);
 
 /// The stream returned by [`when_each`].
+///
+/// ```
+/// use brigade::group::WhenEach;
+///
+/// # brigade::block_on(async {
+/// let mut each: WhenEach<_> = brigade::when_each([std::future::ready(3)]);
+/// assert_eq!(each.next().await, Some((0, 3)));
+/// # });
+/// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct WhenEach<F: Future> {
     /// The inputs, pinned in place on the heap; `None` once finished.
