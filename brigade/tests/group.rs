@@ -93,6 +93,39 @@ fn g1_shutdown_returns_only_after_every_child_has_stopped() {
     });
 }
 
+#[test]
+fn g1_outputs_of_children_never_joined_are_dropped_with_the_group() {
+    watchdog("g1 outputs", LIMIT, || {
+        let rt = rt(2);
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(AtomicUsize::new(0));
+        let mut group = TaskGroup::new();
+        rt.block_on(async {
+            for _ in 0..4 {
+                let (output, finished) = (DropCount(dropped.clone()), finished.clone());
+                group.spawn(async move {
+                    finished.fetch_add(1, Ordering::SeqCst);
+                    output
+                });
+            }
+        });
+        wait_until("every child to finish", SETTLE, || {
+            finished.load(Ordering::SeqCst) == 4
+        });
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            0,
+            "an output was dropped before its join"
+        );
+        drop(group);
+        // The group and its children point at each other (handles one way, the group pointer
+        // the other): the outputs are freed only if that cycle is broken.
+        wait_until("the unjoined outputs to be dropped", SETTLE, || {
+            dropped.load(Ordering::SeqCst) == 4
+        });
+    });
+}
+
 // ---------------------------------------------------------------- G2
 
 #[test]

@@ -150,10 +150,11 @@ impl<T> TaskGroup<T> {
             }
             std::mem::swap(&mut ready, &mut state.ready);
             for &slot in &ready {
-                let child = state.children[slot as usize]
-                    .take()
-                    .expect("a child reports its stop once, after it was adopted");
-                self.stopped.push_back(child);
+                // Empty only for a child whose spawn panicked before it was adopted (its
+                // future was dropped inside the spawn): nothing to report, the slot is free.
+                if let Some(child) = state.children.get_mut(slot as usize).and_then(Option::take) {
+                    self.stopped.push_back(child);
+                }
             }
         }
         let took = !ready.is_empty();

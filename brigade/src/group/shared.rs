@@ -101,11 +101,11 @@ impl<T> Shared<T> {
             request_cancel(&task);
         }
         let slot = slot as usize;
-        if slot == state.children.len() {
-            state.children.push(Some((seq, task)));
-        } else {
-            state.children[slot] = Some((seq, task));
+        if slot >= state.children.len() {
+            // Usually `slot == len`; more only after a spawn that panicked left a slot unused.
+            state.children.resize_with(slot + 1, || None);
         }
+        state.children[slot] = Some((seq, task));
     }
 
     /// The cancellation callback: every child the shared side still holds is asked to stop.
