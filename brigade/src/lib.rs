@@ -29,6 +29,7 @@
 //! | [`time`] | 5, 10. an awaitable delay | `Task.Delay`, `PeriodicTimer`, `WaitAsync(timeout)` |
 //! | [`cancel`] | 12. cancellation | `CancellationTokenSource`, `CancellationToken` |
 //! | [`sync`] | 13. coordination | `System.Threading.Channels`, `SemaphoreSlim`, `TaskCompletionSource` |
+//! | [`group`] | 10. structured concurrency | `Task.WhenAll` with ownership, `Task.WhenEach`, `Parallel.ForEachAsync` |
 //!
 //! Start with `cargo run --release --example tour`, then ARCHITECTURE.md.
 #![deny(missing_docs)]
@@ -36,10 +37,11 @@
 
 pub mod cancel;
 mod clock;
-mod coop;
 pub mod compat;
 pub mod context;
+mod coop;
 pub mod future;
+pub mod group;
 mod io;
 #[allow(dead_code, unused_imports)]
 mod loom;
@@ -56,6 +58,7 @@ mod timer;
 
 pub use brigade_macros::{main, test};
 pub use future::{when_all, when_any, yield_now};
+pub use group::{for_each_concurrent, race, when_each, TaskGroup};
 pub use runtime::{
     block_on, blocking, run, spawn, spawn_named, Builder, Handle, Runtime, SpawnError,
     UnhandledPanic,

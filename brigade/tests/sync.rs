@@ -1,10 +1,6 @@
-//! Behaviour tests for `brigade::sync`: the promises Y1-Y12 of docs/semantics-Y.md. The loom
+//! Behaviour tests for `brigade::sync`: the promises Y1-Y12 of docs/SEMANTICS.md. The loom
 //! models of the same races live in src/sync/loom_tests.rs; the 8-thread stress test in
 //! tests/sync_stress.rs.
-
-#[path = "common/alloc_counter.rs"]
-mod alloc_counter;
-mod common;
 
 use std::future::Future;
 use std::pin::{pin, Pin};
@@ -17,7 +13,10 @@ use brigade::cancel::CancellationTokenSource;
 use brigade::prelude::*;
 use brigade::sync::{channel, channel_with, unbounded_channel, FullMode};
 use brigade::Runtime;
-use common::*;
+use brigade_test_support::*;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -900,7 +899,7 @@ fn y13_waiting_allocates_nothing_the_waiter_node_lives_in_the_future() {
     let notify = Notify::new();
     let (wakes, waker) = counting_waker();
     tx.try_send(2).unwrap();
-    let ((), allocations) = alloc_counter::count_allocations(|| {
+    let ((), allocations) = count_allocations(|| {
         for _ in 0..100 {
             let mut receiving = pin!(rx.recv());
             assert!(poll_once(receiving.as_mut(), &waker).is_ready());

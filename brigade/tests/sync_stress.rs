@@ -2,8 +2,6 @@
 //! channel, with receives constantly given up and dropped, losing and duplicating none.
 //! CI runs it optimised (`cargo test --release --test sync_stress`).
 
-mod common;
-
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +12,7 @@ use std::task::Poll;
 
 use brigade::sync::{channel, Receiver};
 use brigade::Runtime;
-use common::watchdog;
+use brigade_test_support::watchdog;
 
 const PRODUCERS: usize = 4;
 const CONSUMERS: usize = 4;

@@ -1,7 +1,7 @@
 //! Awaitables that compose other awaitables (seed sections 10-11): `when_all`, `when_any`,
 //! `yield_now`.
 
-mod ready_set;
+pub(crate) mod ready_set;
 mod when_all;
 mod when_any;
 mod yield_now;

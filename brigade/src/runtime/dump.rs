@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::clock::coarse_now_ms;
 use crate::pool::Shared;
+use crate::task::GroupId;
 use crate::task::TaskId;
 
 /// What a task is doing right now.
@@ -45,6 +46,10 @@ pub struct TaskDump {
     pub polls: u64,
     /// Time spent inside its polls (millisecond resolution: short polls count as zero).
     pub busy: Duration,
+    /// The [`TaskGroup`](crate::TaskGroup) it was spawned into, if any.
+    pub group: Option<GroupId>,
+    /// The task that created that group (none when it was created outside a task).
+    pub parent: Option<TaskId>,
 }
 
 /// Every live task of a runtime, from [`Runtime::dump`](super::Runtime::dump).
@@ -71,6 +76,7 @@ impl RuntimeDump {
                 TaskState::Idle
             };
             let stats = &header.stats;
+            let (group, parent) = header.meta.lineage.get();
             tasks.push(TaskDump {
                 id: header.id,
                 name: header.meta.name.as_deref().map(str::to_owned),
@@ -81,6 +87,8 @@ impl RuntimeDump {
                 busy: Duration::from_millis(u64::from(
                     stats.busy_ms.load(std::sync::atomic::Ordering::Relaxed),
                 )),
+                group: GroupId::from_raw(group),
+                parent,
             });
         });
         tasks.sort_by_key(|task| task.id);
@@ -93,18 +101,25 @@ impl fmt::Display for RuntimeDump {
         writeln!(f, "{} live task(s)", self.tasks.len())?;
         writeln!(
             f,
-            "{:>6}  {:<9}  {:>9}  {:>7}  {:>9}  {:<20}  spawned at",
-            "id", "state", "age", "polls", "in polls", "name"
+            "{:>6}  {:<9}  {:>9}  {:>7}  {:>9}  {:<12}  {:<20}  spawned at",
+            "id", "state", "age", "polls", "in polls", "group<parent", "name"
         )?;
         for task in &self.tasks {
+            // "g3<17": in group 3, created by task 17; "g3": a group made outside any task.
+            let lineage = match (task.group, task.parent) {
+                (Some(group), Some(parent)) => format!("g{group}<{parent}"),
+                (Some(group), None) => format!("g{group}"),
+                (None, _) => "-".to_owned(),
+            };
             writeln!(
                 f,
-                "{:>6}  {:<9}  {:>9}  {:>7}  {:>9}  {:<20}  {}",
+                "{:>6}  {:<9}  {:>9}  {:>7}  {:>9}  {:<12}  {:<20}  {}",
                 task.id,
                 format!("{:?}", task.state),
                 format!("{:.1?}", task.age),
                 task.polls,
                 format!("{:.1?}", task.busy),
+                lineage,
                 task.name.as_deref().unwrap_or("-"),
                 task.spawned_at
             )?;

@@ -2,7 +2,7 @@
 //! until all `n` have arrived, then all go on together, and the barrier is ready for the next
 //! round (phase).
 //!
-//! # Invariants (docs/semantics-Y.md)
+//! # Invariants (docs/SEMANTICS.md)
 //! - Y10: the `n`-th arrival releases exactly the `n - 1` waiting with it (the arrivals of the
 //!   next phase wait for their own round); exactly one of each round is the leader.
 //! - Y3: a wait dropped (cancelled) before its round completes takes back its arrival, so the

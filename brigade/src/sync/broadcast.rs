@@ -3,7 +3,7 @@
 //! receiver that falls more than `capacity` values behind skips ahead and is told how many it
 //! missed ([`RecvError::Lagged`]) instead of holding memory without bound.
 //!
-//! # Invariants (docs/semantics-Y.md)
+//! # Invariants (docs/SEMANTICS.md)
 //! - Y12: each receiver gets the values sent after it subscribed, in order, each once, unless
 //!   it lags by more than `capacity`; then its next `recv` reports `Lagged(n)` (`n` values
 //!   skipped) and it continues from the oldest value still held.
@@ -20,8 +20,8 @@ use std::ptr::NonNull;
 use std::sync::{Arc, PoisonError};
 use std::task::{ready, Context, Poll};
 
-use crate::coop;
 use super::waiters::{WaitList, WaitState, Waiter, WakeBatch};
+use crate::coop;
 use crate::loom::sync::{Mutex, MutexGuard};
 
 struct Shared<T> {

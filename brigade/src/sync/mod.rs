@@ -14,7 +14,7 @@
 //! | [`watch`] | a published latest value (`IObservable<T>` replaying the latest) |
 //! | [`broadcast`] | every reader sees every value (Rx's `Subject<T>`), lagging readers told |
 //!
-//! # Invariants shared by every type (docs/semantics-Y.md)
+//! # Invariants shared by every type (docs/SEMANTICS.md)
 //! - Every wait is a future that carries its own waiter node (`waiters.rs`): no allocation per
 //!   wait, and dropping the future — directly or through
 //!   [`with_cancellation`](crate::cancel::CancellationExt::with_cancellation) — unlinks it

@@ -2,7 +2,7 @@
 //! (`await sem.WaitAsync(); try { ... } finally { sem.Release(); }`), with the data inside it
 //! and the `finally` done by the guard's drop.
 //!
-//! # Invariants (docs/semantics-Y.md)
+//! # Invariants (docs/SEMANTICS.md)
 //! - Y1: waiters get the lock in arrival order (a permit counter of one, `permits.rs`).
 //! - Y3: a `lock()` dropped while waiting (cancelled) never leaves the lock taken.
 //! - Y9: a ready `lock()` spends one unit of the task's cooperative budget.

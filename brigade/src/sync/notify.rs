@@ -2,7 +2,7 @@
 //! .NET programs build from `SemaphoreSlim(0, 1)` or a `TaskCompletionSource` swapped per
 //! signal (Stephen Toub's `AsyncAutoResetEvent`).
 //!
-//! # Invariants (docs/semantics-Y.md)
+//! # Invariants (docs/SEMANTICS.md)
 //! - Y1: `notify_one` wakes the oldest waiter; with nobody waiting it stores one permit (at
 //!   most one), which the next `notified()` consumes at once: no lost wake-up (Y2).
 //! - `notify_waiters` wakes every task waiting at that moment and stores nothing.

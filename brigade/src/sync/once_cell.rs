@@ -2,7 +2,7 @@
 //! (`new Lazy<Task<T>>(...)`), except that a failed or cancelled initialisation lets the next
 //! caller try instead of caching the failure.
 //!
-//! # Invariants (docs/semantics-Y.md)
+//! # Invariants (docs/SEMANTICS.md)
 //! - Y11: at most one initialiser runs at a time; callers arriving meanwhile wait (FIFO) and
 //!   then see its value. Once set, the value never changes and reads take no lock.
 //! - Y3: an initialiser that is dropped (its caller cancelled) or fails hands the job to the

@@ -11,7 +11,7 @@
 //! - `RX_WAKER`: the receiver's waker is in its cell; while set, only the sender reads it.
 //! - `TX_DROPPED` / `RX_DROPPED`: that end is gone.
 //!
-//! # Invariants (docs/semantics-Y.md)
+//! # Invariants (docs/SEMANTICS.md)
 //! - Y2: no lost wake-up: whichever of "receiver stores its waker" and "sender writes" comes
 //!   second in the word's order sees the other (the receiver re-checks after publishing its
 //!   waker; the sender wakes only a waker it saw published). Loom-checked.

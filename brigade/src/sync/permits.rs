@@ -22,8 +22,8 @@ use std::ptr::NonNull;
 use std::sync::PoisonError;
 use std::task::{ready, Context, Poll};
 
-use crate::coop;
 use super::waiters::{WaitList, WaitState, Waiter, WakeBatch};
+use crate::coop;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::{Mutex, MutexGuard};
 

@@ -1,7 +1,7 @@
 //! `RwLock<T>` — an async reader-writer lock: many readers or one writer (.NET's
 //! `ReaderWriterLockSlim`, which has no async form; here both waits are futures).
 //!
-//! # Invariants (docs/semantics-Y.md)
+//! # Invariants (docs/SEMANTICS.md)
 //! - Y8: writer-preferring, no writer starvation: a reader counts one permit and a writer all
 //!   [`MAX_READERS`](RwLock::MAX_READERS); waiters are served in arrival order, so once a
 //!   writer waits, readers arriving later queue behind it even while other readers hold the

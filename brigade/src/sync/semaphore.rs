@@ -1,7 +1,7 @@
 //! `Semaphore` — .NET's `SemaphoreSlim` (`WaitAsync`, `Wait(0)`, `Release(n)`): a count of
 //! permits that tasks take and give back, to bound how many do something at once.
 //!
-//! # Invariants (docs/semantics-Y.md)
+//! # Invariants (docs/SEMANTICS.md)
 //! - Y1: waiters are served in arrival order, `acquire_many` included: a big request at the
 //!   head is not overtaken by small ones behind it (it collects permits as they come back).
 //! - Y2: a permit given back while someone waits reaches a waiter.

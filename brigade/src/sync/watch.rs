@@ -2,7 +2,7 @@
 //! "current configuration" or "current state" pattern (.NET has no one type for it; an
 //! `IObservable<T>` with replay of the latest value is the nearest).
 //!
-//! # Invariants (docs/semantics-Y.md)
+//! # Invariants (docs/SEMANTICS.md)
 //! - Y2: `changed()` returns as soon as a version newer than the last one this receiver saw is
 //!   published; a publish racing the wait is never missed (the version is checked and the
 //!   waiter queued under the waiter lock that the sender takes to wake).

@@ -54,6 +54,11 @@ impl<T> Task<T> {
         self.raw.id()
     }
 
+    /// The cell, for task groups (lineage, cancelling by reference).
+    pub(crate) fn raw(&self) -> RawTask {
+        self.raw
+    }
+
     /// The name given at spawn, if any.
     pub fn name(&self) -> Option<&str> {
         self.raw.header().meta.name.as_deref()
@@ -89,7 +94,7 @@ impl<T> Task<T> {
     /// handle; a panic in a detached task goes to the runtime's unhandled-panic policy.
     pub fn detach(self) {}
 
-    fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>> {
+    pub(crate) fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>> {
         let mut result: Poll<Result<T, TaskError>> = Poll::Pending;
         // SAFETY: `result` has the type the cell's `try_read_output` writes for output `T`
         // (the handle was created with the cell's output type).

@@ -38,8 +38,8 @@ pub(crate) use current::running;
 pub(crate) use error::panic_message;
 pub use error::TaskError;
 pub use handle::{Join, Task};
-pub use id::TaskId;
 pub(crate) use id::{describe, TaskMeta};
+pub use id::{GroupId, TaskId};
 pub(crate) use owned::OwnedTasks;
 pub(crate) use post::{Runnable, SyncContext};
 pub use promise::{Abandoned, AlreadySet, Promise, PromiseTask};
@@ -134,7 +134,11 @@ where
 {
     let birth = cell::Birth {
         id: TaskId::next(),
-        meta: TaskMeta { name, location },
+        meta: TaskMeta {
+            name,
+            location,
+            lineage: Default::default(),
+        },
         // Seed section 4, step 1: capture the spawner's context for the new work item.
         context: ExecutionContext::capture(),
         movable,

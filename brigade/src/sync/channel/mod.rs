@@ -22,7 +22,7 @@
 //! # });
 //! ```
 //!
-//! # Invariants (docs/semantics-Y.md)
+//! # Invariants (docs/SEMANTICS.md)
 //! - Y1: values come out in the order they were accepted; waiting senders and waiting
 //!   receivers are each served first come, first served.
 //! - Y2: no lost wake-up: a value sent while a receiver waits reaches a receiver; room made
