@@ -82,7 +82,8 @@ impl Idle {
         self.counts.fetch_add(UNPARKED_ONE, SeqCst);
     }
 
-    /// A spare worker leaves; it is awake and not searching.
+    /// A spare worker that never ran leaves (its thread could not start): it was counted
+    /// awake and not searching.
     pub(crate) fn remove_worker(&self) {
         self.counts.fetch_sub(UNPARKED_ONE, SeqCst);
         self.num_workers.fetch_sub(1, SeqCst);
@@ -137,6 +138,20 @@ impl Idle {
         };
         sleepers.swap_remove(position);
         self.counts.fetch_add(UNPARKED_ONE, SeqCst);
+        true
+    }
+
+    /// A parked spare leaves the pool for good: out of the sleepers and the worker count in
+    /// one step, so it is never counted as awake while it no longer looks at the queues.
+    /// Returns `false` if a pusher chose it meanwhile: it is then counted unparked and
+    /// searching, and must look for that work (and park again) before it may retire.
+    pub(crate) fn retire_sleeper(&self, worker: usize) -> bool {
+        let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(position) = sleepers.iter().position(|&w| w == worker) else {
+            return false;
+        };
+        sleepers.swap_remove(position);
+        self.num_workers.fetch_sub(1, SeqCst);
         true
     }
 
