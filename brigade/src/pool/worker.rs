@@ -706,7 +706,7 @@ impl WorkerContext {
     /// and a worker refused a search because it was searching parked without a last look
     /// (issue 10.1: the spare retiring from the top of the loop left exactly that work behind).
     fn park_until_work(&self) -> Parked {
-        #[cfg(test)]
+        #[cfg(all(test, not(loom)))]
         test_hooks::before_park();
         let was_last_searcher = {
             let mut core = self.core.borrow_mut();
@@ -827,7 +827,7 @@ enum Parked {
 
 /// Fault injection for the pool's unit tests: a delay where a worker is preempted at the worst
 /// moment, after its last look at the queues and before it joins the sleepers.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) mod test_hooks {
     use std::cell::Cell;
     use std::time::Duration;
