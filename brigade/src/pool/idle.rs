@@ -12,6 +12,10 @@
 //! - A worker that stops searching last re-checks every queue before sleeping (see
 //!   `Worker::park`), and a pusher checks `num_searching` after pushing; both use `SeqCst`, so
 //!   one of the two always sees the other: no task is left in a queue with every worker asleep.
+//! - A worker counted awake (unparked) looks at the queues again before it sleeps or leaves:
+//!   pushers wake nobody while they see enough workers awake, and a worker refused a search
+//!   parks without a last look. So a spare retires only from the sleepers, unchosen
+//!   ([`Idle::retire_sleeper`]), never while counted awake (issue 10.1).
 
 use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
