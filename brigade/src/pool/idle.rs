@@ -12,6 +12,10 @@
 //! - A worker that stops searching last re-checks every queue before sleeping (see
 //!   `Worker::park`), and a pusher checks `num_searching` after pushing; both use `SeqCst`, so
 //!   one of the two always sees the other: no task is left in a queue with every worker asleep.
+//! - A worker counted awake (unparked) looks at the queues again before it sleeps or leaves:
+//!   pushers wake nobody while they see enough workers awake, and a worker refused a search
+//!   parks without a last look. So a spare retires only from the sleepers, unchosen
+//!   ([`Idle::retire_sleeper`]), never while counted awake (issue 10.1).
 
 use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
@@ -82,7 +86,8 @@ impl Idle {
         self.counts.fetch_add(UNPARKED_ONE, SeqCst);
     }
 
-    /// A spare worker leaves; it is awake and not searching.
+    /// A spare worker that never ran leaves (its thread could not start): it was counted
+    /// awake and not searching.
     pub(crate) fn remove_worker(&self) {
         self.counts.fetch_sub(UNPARKED_ONE, SeqCst);
         self.num_workers.fetch_sub(1, SeqCst);
@@ -140,6 +145,20 @@ impl Idle {
         true
     }
 
+    /// A parked spare leaves the pool for good: out of the sleepers and the worker count in
+    /// one step, so it is never counted as awake while it no longer looks at the queues.
+    /// Returns `false` if a pusher chose it meanwhile: it is then counted unparked and
+    /// searching, and must look for that work (and park again) before it may retire.
+    pub(crate) fn retire_sleeper(&self, worker: usize) -> bool {
+        let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(position) = sleepers.iter().position(|&w| w == worker) else {
+            return false;
+        };
+        sleepers.swap_remove(position);
+        self.num_workers.fetch_sub(1, SeqCst);
+        true
+    }
+
     /// Some sleeping worker, left asleep in the list (to be woken for the timer driver).
     pub(crate) fn any_sleeper(&self) -> Option<usize> {
         self.sleepers
@@ -164,9 +183,116 @@ impl Idle {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::Idle;
-    use crate::loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use crate::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
     use crate::loom::sync::Arc;
     use crate::park;
+
+    /// Takes one queued item, if any (the stand-in for a worker's look at the queues).
+    fn take(queued: &AtomicUsize) -> bool {
+        queued
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// `Shared::notify_parked`.
+    fn notify(idle: &Idle, unparkers: &[park::Unparker]) {
+        if let Some(worker) = idle.worker_to_notify() {
+            unparkers[worker].unpark();
+        }
+    }
+
+    /// A spare (worker 1) with a surplus to retire for, as `Worker::park_until_work` runs it:
+    /// it leaves only as an unchosen sleeper; chosen, it looks for the work and parks again.
+    fn spare_retiring_as_a_sleeper(
+        idle: &Idle,
+        queued: &AtomicUsize,
+        unparkers: &[park::Unparker],
+    ) {
+        while !idle.retire_sleeper(1) {
+            // A pusher chose it (counted searching): look, as the worker loop does.
+            let mut searching = true;
+            if take(queued) {
+                searching = false;
+                if idle.transition_worker_from_searching() {
+                    notify(idle, unparkers);
+                }
+            }
+            if idle.transition_worker_to_parked(1, searching) && queued.load(SeqCst) > 0 {
+                notify(idle, unparkers);
+            }
+        }
+    }
+
+    /// Issue 10.1: worker 0 has just made its last look at the queues (empty), while a spare
+    /// with a surplus to retire for sleeps and a pusher queues a task. If the pusher chooses
+    /// the spare, worker 0 is refused a search (the spare is searching) and parks without a
+    /// last look, counting on the spare. A spare that then retired without looking left the
+    /// task stranded with every worker asleep; it must look (or never have been counted).
+    #[test]
+    fn a_push_racing_a_retiring_spare_and_a_parking_worker_is_never_lost() {
+        loom::model(|| {
+            let idle = Arc::new(Idle::new(2));
+            let queued = Arc::new(AtomicUsize::new(0));
+            let stop = Arc::new(AtomicBool::new(false));
+            let (parker, unparker0) = park::pair(None);
+            let (_spare_parker, unparker1) = park::pair(None);
+            let unparkers = Arc::new(vec![unparker0, unparker1]);
+            // The spare sleeps (it parked before the surplus appeared).
+            assert!(!idle.transition_worker_to_parked(1, false));
+
+            let pusher = {
+                let (idle, queued, unparkers) = (idle.clone(), queued.clone(), unparkers.clone());
+                loom::thread::spawn(move || {
+                    queued.fetch_add(1, SeqCst);
+                    notify(&idle, &unparkers);
+                })
+            };
+            let spare = {
+                let (idle, queued, unparkers) = (idle.clone(), queued.clone(), unparkers.clone());
+                loom::thread::spawn(move || spare_retiring_as_a_sleeper(&idle, &queued, &unparkers))
+            };
+            let worker = {
+                let (idle, queued, unparkers, stop) = (
+                    idle.clone(),
+                    queued.clone(),
+                    unparkers.clone(),
+                    stop.clone(),
+                );
+                loom::thread::spawn(move || {
+                    // After its last look: search if allowed (one more look), then park.
+                    let searching = idle.transition_worker_to_searching();
+                    if searching && take(&queued) {
+                        return;
+                    }
+                    if idle.transition_worker_to_parked(0, searching) && queued.load(SeqCst) > 0 {
+                        notify(&idle, &unparkers);
+                    }
+                    loop {
+                        parker.park();
+                        if !idle.is_parked(0) {
+                            // Chosen for work: look for it.
+                            take(&queued);
+                            return;
+                        }
+                        if stop.load(SeqCst) {
+                            return;
+                        }
+                    }
+                })
+            };
+            pusher.join().unwrap();
+            spare.join().unwrap();
+            // Everyone else is done: a worker still asleep and unchosen now sleeps for good.
+            stop.store(true, SeqCst);
+            unparkers[0].unpark();
+            worker.join().unwrap();
+            assert_eq!(
+                queued.load(SeqCst),
+                0,
+                "a queued task was left with every worker asleep"
+            );
+        });
+    }
 
     /// The parking protocol of `Worker::park` against a pusher, with an atomic counter standing
     /// in for the queues: the worker either sees the pushed work or is woken for it. A lost

@@ -30,6 +30,8 @@ mod idle;
 mod injector;
 mod lifo;
 pub(crate) mod local_queue;
+#[cfg(all(test, not(loom)))]
+mod lost_wakeup_tests;
 pub(crate) mod monitor;
 mod worker;
 
@@ -519,7 +521,8 @@ impl Shared {
         }
     }
 
-    /// A spare's thread gives its slot back.
+    /// A spare's thread gives its slot back. It has already left the idle counts
+    /// ([`idle::Idle::retire_sleeper`]).
     fn retire_spare(
         &self,
         index: usize,
@@ -535,7 +538,6 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner()) = Some((local, parker));
         self.remotes[index].active.store(false, Ordering::Release);
         self.active_workers.fetch_sub(1, Ordering::AcqRel);
-        self.idle.remove_worker();
     }
 
     /// Wakes parked spares when the pool has more working workers than configured, so they

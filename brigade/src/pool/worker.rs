@@ -453,19 +453,16 @@ impl Drop for ClearCurrentOnDrop {
 
 impl WorkerContext {
     /// The worker loop. Returns `true` if this spare retired (the pool has a surplus),
-    /// `false` at shutdown.
+    /// `false` at shutdown. A spare retires only from its park (see
+    /// [`WorkerContext::park_until_work`]).
     fn run(&self) -> bool {
         while !self.shared.is_shutdown() {
-            if self.is_spare && self.shared.has_surplus() {
-                self.hand_back_work();
-                return true;
-            }
             if let Some(task) = self.next_task() {
                 self.run_task(task);
             } else if let Some(task) = self.steal_work() {
                 self.run_task(task);
-            } else {
-                self.park();
+            } else if self.park() == Parked::Retire {
+                return true;
             }
         }
         false
@@ -686,19 +683,31 @@ impl WorkerContext {
 
     /// Step 4: sleep until a pusher picks this worker (or shutdown) — or, for the worker that
     /// holds the timer driving role, until the next timer deadline, then fire what is due.
-    fn park(&self) {
+    fn park(&self) -> Parked {
         let metrics = &self.remote().metrics;
         let parked_at = Instant::now();
         WorkerMetrics::bump(
             &metrics.busy_ns,
             (parked_at - self.unparked_at.get()).as_nanos() as u64,
         );
-        self.park_until_work();
+        let parked = self.park_until_work();
         self.unparked_at.set(Instant::now());
         self.shared.monitor.worker_woke();
+        parked
     }
 
-    fn park_until_work(&self) {
+    /// Parks until there is work, shutdown, or — for a spare, when the pool has a surplus —
+    /// retirement.
+    ///
+    /// A spare retires only from here, as a sleeper nobody chose: it leaves the sleepers and
+    /// the worker count in one step under the sleepers' lock, so no pusher ever counts on it.
+    /// A spare that was awake (chosen for new work, or counted unparked while it worked) must
+    /// look at the queues again before it may leave: a pusher that saw it awake woke nobody,
+    /// and a worker refused a search because it was searching parked without a last look
+    /// (issue 10.1: the spare retiring from the top of the loop left exactly that work behind).
+    fn park_until_work(&self) -> Parked {
+        #[cfg(all(test, not(loom)))]
+        test_hooks::before_park();
         let was_last_searcher = {
             let mut core = self.core.borrow_mut();
             debug_assert!(self.remote().lifo.is_empty() && core.local.is_empty());
@@ -712,8 +721,21 @@ impl WorkerContext {
         }
         WorkerMetrics::bump(&self.shared.remotes[self.index].metrics.parks, 1);
         let timers = &self.shared.timers;
+        let mut was_driving = false;
         loop {
-            let mut was_driving = false;
+            if self.is_spare && self.shared.has_surplus() {
+                if self.shared.idle.retire_sleeper(self.index) {
+                    // The role may have been offered to us (or held by us until now): pass it
+                    // on, or pending timers would wait for nobody.
+                    self.hand_off_driving(true);
+                    return Parked::Retire;
+                }
+                // A pusher chose us meanwhile and counted us as searching: look for its work.
+                self.core.borrow_mut().is_searching = true;
+                self.hand_off_driving(was_driving);
+                return Parked::Work;
+            }
+            was_driving = false;
             let woke_with_work = match timers.try_drive() {
                 Some(driving) => {
                     was_driving = true;
@@ -733,7 +755,7 @@ impl WorkerContext {
                 }
             };
             if self.shared.is_shutdown() {
-                return;
+                return Parked::Work;
             }
             let chosen = !self.shared.idle.is_parked(self.index);
             if woke_with_work {
@@ -744,23 +766,16 @@ impl WorkerContext {
                 self.core.borrow_mut().is_searching = chosen;
                 timers.fire_if_due();
                 self.hand_off_driving(was_driving);
-                return;
+                return Parked::Work;
             }
             if chosen {
                 // `worker_to_notify` chose us and already counted us as searching.
                 self.core.borrow_mut().is_searching = true;
                 self.hand_off_driving(was_driving);
-                return;
+                return Parked::Work;
             }
-            if self.is_spare && self.shared.has_surplus() {
-                // Woken to retire: leave the sleepers (unless a pusher picked us meanwhile, in
-                // which case we count as searching) and let the loop retire us.
-                let chosen = !self.shared.idle.unpark_worker_by_id(self.index);
-                self.core.borrow_mut().is_searching = chosen;
-                self.hand_off_driving(was_driving);
-                return;
-            }
-            // A stale unpark, or a nudge to take the driving role: sleep again.
+            // A stale unpark, a nudge to take the driving role, or (for a spare) a nudge to
+            // retire: look again at the top of the loop.
         }
     }
 
@@ -798,6 +813,38 @@ impl WorkerContext {
         }
         // Dropped outside the borrow: freeing a cell can run arbitrary drop code.
         drop(drained);
+    }
+}
+
+/// How a worker's park ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Parked {
+    /// Back to the loop: there may be work (or shutdown began).
+    Work,
+    /// A spare left the sleepers for good: the pool has a surplus.
+    Retire,
+}
+
+/// Fault injection for the pool's unit tests: a delay where a worker is preempted at the worst
+/// moment, after its last look at the queues and before it joins the sleepers.
+#[cfg(all(test, not(loom)))]
+pub(crate) mod test_hooks {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    thread_local! {
+        static PARK_DELAY: Cell<Option<Duration>> = const { Cell::new(None) };
+    }
+
+    /// Delays every park of the calling worker thread (call it from `on_thread_start`).
+    pub(crate) fn delay_parks_on_this_thread(delay: Duration) {
+        PARK_DELAY.with(|d| d.set(Some(delay)));
+    }
+
+    pub(super) fn before_park() {
+        if let Some(delay) = PARK_DELAY.with(Cell::get) {
+            std::thread::sleep(delay);
+        }
     }
 }
 
