@@ -9,8 +9,6 @@
 //! load; `pool::lost_wakeup_tests` (a unit test) widens it by fault injection and fails
 //! every run on the old code.
 
-mod common;
-
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use brigade::compat::hyper::{BrigadeExecutor, BrigadeTimer};
 use brigade::Runtime;
-use common::watchdog;
+use brigade_test_support::watchdog;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A task whose first poll blocks its worker for `stall` (long enough for the stall monitor to
