@@ -4,7 +4,7 @@
 //! its worker forever and every other task queued there would starve. .NET's thread pool has
 //! no such guard (a hot `await` on a completed task runs synchronously, too); tokio calls it
 //! "coop". Each task poll starts with [`BUDGET`] units; every ready operation of a
-//! `brigade::sync` primitive spends one; when none are left the next operation wakes its own
+//! `brigade::sync` primitive, socket operation or task join spends one; when none are left the next operation wakes its own
 //! task and returns `Pending` once, which sends the task to the back of its worker's queue
 //! (a wake during one's own poll is a yield, S9).
 //!
@@ -15,7 +15,8 @@
 //! - An operation refused for lack of budget has done nothing (no value taken, no permit
 //!   acquired), so the refusal loses nothing.
 //!
-//! Sockets and `Task` joins do not spend from it yet (left for the core's owner).
+//! Socket reads, writes and accepts (`net/poll_evented.rs`) and `Task` joins
+//! (`task/handle.rs`) spend from it too.
 
 use std::cell::Cell;
 use std::task::{Context, Poll};

@@ -5,160 +5,115 @@
 //! accept loop simply stops accepting: new connections wait in the kernel's listen backlog
 //! until a slot frees up — backpressure instead of a crash or a refusal.
 //!
+//! Built on [`brigade::sync::Semaphore`]: a slot is an owned permit, and the drain is "acquire
+//! every permit", which the semaphore grants only once every connection has given its own back.
+//!
 //! # Invariants
-//! - `live` counts [`ConnectionSlot`]s in existence; a slot is taken before its connection's
-//!   task is spawned and given back when that task ends (or is dropped), so `live` never
-//!   drifts, whatever way a connection ends.
-//! - There is one accept loop and one drain per server, so one parked waker of each kind is
-//!   enough. Both are registered and woken under the same lock as the count, so a slot freed
-//!   between "no room" and "park" cannot be missed.
+//! - A slot is taken before its connection is accepted and given back when the connection's
+//!   task ends (or is dropped), so the count never drifts, whatever way a connection ends.
+//! - Waiting for room and waiting for the drain are ordinary semaphore waits: FIFO, cancellable
+//!   (the accept loop waits under the shutdown token), and never missing a slot freed between
+//!   "no room" and "park" (Y2).
 
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
+
+use brigade::sync::{OwnedPermit, Semaphore};
 
 /// The live-connection count of one server, shared by its accept loop and connection tasks.
 #[derive(Debug)]
 pub(crate) struct ConnectionLimit {
-    state: Mutex<LimitState>,
-}
-
-#[derive(Debug)]
-struct LimitState {
-    live: usize,
+    slots: Arc<Semaphore>,
     max: usize,
-    /// The accept loop, parked because `live == max`.
-    waiting_for_room: Option<Waker>,
-    /// The shutdown drain, parked because `live > 0`.
-    waiting_for_drain: Option<Waker>,
 }
 
 impl ConnectionLimit {
+    /// Room for `max` connections (at least one; at most `u32::MAX`, which the drain's
+    /// `acquire_many` can ask for at once).
     pub(crate) fn new(max: usize) -> Arc<ConnectionLimit> {
         assert!(max > 0, "a server needs room for at least one connection");
+        let max = max.min(Semaphore::MAX_PERMITS).min(u32::MAX as usize);
         Arc::new(ConnectionLimit {
-            state: Mutex::new(LimitState {
-                live: 0,
-                max,
-                waiting_for_room: None,
-                waiting_for_drain: None,
-            }),
+            slots: Arc::new(Semaphore::new(max)),
+            max,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, LimitState> {
-        // The lock guards plain counters; a panic elsewhere cannot leave them half-updated.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Waits until another connection may be accepted, and reserves its slot.
+    pub(crate) async fn room(&self) -> ConnectionSlot {
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the connection limit's semaphore is never closed");
+        ConnectionSlot { _permit: permit }
     }
 
-    /// Ready when another connection may be accepted.
-    pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.lock();
-        if state.live < state.max {
-            return Poll::Ready(());
-        }
-        state.waiting_for_room = Some(cx.waker().clone());
-        Poll::Pending
-    }
-
-    /// Ready when no connection is live any more.
-    pub(crate) fn poll_drained(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.lock();
-        if state.live == 0 {
-            return Poll::Ready(());
-        }
-        state.waiting_for_drain = Some(cx.waker().clone());
-        Poll::Pending
-    }
-
-    /// Counts one more connection; the slot gives it back when dropped. May go past `max`
-    /// only if the caller skipped [`poll_room`](Self::poll_room) (the accept loop never does).
-    pub(crate) fn take_slot(self: &Arc<Self>) -> ConnectionSlot {
-        self.lock().live += 1;
-        ConnectionSlot {
-            limit: Arc::clone(self),
-        }
+    /// Waits until no connection is live any more.
+    pub(crate) async fn drained(&self) {
+        let every_slot = self
+            .slots
+            .acquire_many(self.max as u32)
+            .await
+            .expect("the connection limit's semaphore is never closed");
+        drop(every_slot);
     }
 
     /// How many connections are live now.
     pub(crate) fn live(&self) -> usize {
-        self.lock().live
+        self.max - self.slots.available_permits()
     }
 }
 
 /// One live connection's place under the limit; held by its task, given back on drop.
 #[derive(Debug)]
 pub(crate) struct ConnectionSlot {
-    limit: Arc<ConnectionLimit>,
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        let mut state = self.limit.lock();
-        state.live -= 1;
-        let room = state.waiting_for_room.take();
-        let drained = if state.live == 0 {
-            state.waiting_for_drain.take()
-        } else {
-            None
-        };
-        drop(state); // wake outside the lock: the woken task may run at once on another worker
-        if let Some(waker) = room {
-            waker.wake();
-        }
-        if let Some(waker) = drained {
-            waker.wake();
-        }
-    }
+    _permit: OwnedPermit,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
 
-    struct CountingWaker(AtomicUsize);
-    impl Wake for CountingWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
+    fn poll<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
     }
 
     #[test]
     fn a_full_limit_parks_the_acceptor_until_a_slot_is_given_back() {
         let limit = ConnectionLimit::new(2);
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
-        let mut cx = Context::from_waker(&waker);
-
-        let first = limit.take_slot();
-        assert!(limit.poll_room(&mut cx).is_ready());
-        let _second = limit.take_slot();
-        assert!(limit.poll_room(&mut cx).is_pending());
-        assert!(limit.poll_drained(&mut cx).is_pending());
-
+        let Poll::Ready(first) = poll(pin!(limit.room()).as_mut()) else {
+            panic!("room for the first")
+        };
+        let Poll::Ready(_second) = poll(pin!(limit.room()).as_mut()) else {
+            panic!("room for the second")
+        };
+        let mut third = pin!(limit.room());
+        assert!(poll(third.as_mut()).is_pending());
+        assert!(poll(pin!(limit.drained()).as_mut()).is_pending());
         drop(first);
-        assert_eq!(
-            counter.0.load(Ordering::SeqCst),
-            1,
-            "the acceptor was woken"
-        );
-        assert!(limit.poll_room(&mut cx).is_ready());
-        assert_eq!(limit.live(), 1);
+        let Poll::Ready(_third) = poll(third.as_mut()) else {
+            panic!("the freed slot should have gone to the waiting acceptor")
+        };
+        assert_eq!(limit.live(), 2);
     }
 
     #[test]
-    fn the_last_slot_wakes_the_drain() {
+    fn the_last_slot_lets_the_drain_through() {
         let limit = ConnectionLimit::new(10);
-        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
-        let mut cx = Context::from_waker(&waker);
-        let slots: Vec<_> = (0..3).map(|_| limit.take_slot()).collect();
-        assert!(limit.poll_drained(&mut cx).is_pending());
+        let slots: Vec<_> = (0..3)
+            .map(|_| match poll(pin!(limit.room()).as_mut()) {
+                Poll::Ready(slot) => slot,
+                Poll::Pending => panic!("room"),
+            })
+            .collect();
+        let mut drain = pin!(limit.drained());
+        assert!(poll(drain.as_mut()).is_pending());
         drop(slots);
-        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
-        assert!(limit.poll_drained(&mut cx).is_ready());
+        assert!(poll(drain.as_mut()).is_ready());
+        assert_eq!(limit.live(), 0);
     }
 }

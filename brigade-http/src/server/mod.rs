@@ -35,7 +35,7 @@ mod request;
 mod sniff;
 
 use std::fmt;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -304,7 +304,7 @@ impl Server {
         // once instead of waiting in a backlog nobody reads.
         drop(listener);
         finish.cancel();
-        let drained = brigade::time::timeout(drain_timeout, poll_fn(|cx| limit.poll_drained(cx)));
+        let drained = brigade::time::timeout(drain_timeout, limit.drained());
         if drained.await.is_err() {
             tracing::warn!(
                 still_open = limit.live(),
@@ -313,7 +313,7 @@ impl Server {
             );
             close_now.0.cancel();
             // Each connection drops at its next poll, which the cancel has just scheduled.
-            poll_fn(|cx| limit.poll_drained(cx)).await;
+            limit.drained().await;
         }
         match stopped_by {
             StoppedBy::Shutdown => Ok(()),
@@ -395,17 +395,16 @@ async fn accept_loop(
     let mut backoff = AcceptBackoff::new();
     loop {
         // Room first: at the limit, waiting here leaves new clients in the kernel's backlog.
-        let room = poll_fn(|cx| limit.poll_room(cx));
-        if room.with_cancellation(shutdown).await.is_err() {
+        let Ok(slot) = limit.room().with_cancellation(shutdown).await else {
             return StoppedBy::Shutdown;
-        }
+        };
         let Ok(accepted) = listener.accept().with_cancellation(shutdown).await else {
             return StoppedBy::Shutdown;
         };
         match accepted {
             Ok((stream, peer)) => {
                 backoff.recovered();
-                spawn(stream, peer, limit.take_slot());
+                spawn(stream, peer, slot);
             }
             Err(error) => match AcceptFailure::classify(&error) {
                 AcceptFailure::PeerGaveUp => {

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use tokio_postgres::Config;
 
-use super::{Pool, Shared, State, WaiterQueue};
+use super::{Pool, Shared, State};
 use crate::Error;
+use brigade::sync::Semaphore;
+use std::sync::atomic::AtomicUsize;
 
 /// Settings of a [`Pool`], checked by [`build`](PoolBuilder::build).
 #[derive(Clone, Debug)]
@@ -56,6 +58,13 @@ impl PoolBuilder {
                     .into(),
             ));
         }
+        if self.max_size > Semaphore::MAX_PERMITS {
+            return Err(Error::Config(format!(
+                "max_size({}) is more than a pool can count; PostgreSQL's own max_connections \
+                 is usually in the hundreds",
+                self.max_size
+            )));
+        }
         Ok(Pool {
             shared: Arc::new(Shared {
                 config: self.config,
@@ -63,10 +72,11 @@ impl PoolBuilder {
                 acquire_timeout: self.acquire_timeout,
                 health_check: self.health_check,
                 statement_cache_capacity: self.statement_cache_capacity,
+                places: Arc::new(Semaphore::new(self.max_size)),
+                waiting: AtomicUsize::new(0),
                 state: Mutex::new(State {
                     idle: Vec::new(),
                     open: 0,
-                    waiters: WaiterQueue::default(),
                     opened_total: 0,
                     discarded_total: 0,
                 }),

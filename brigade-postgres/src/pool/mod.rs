@@ -7,8 +7,11 @@
 //!
 //! # Invariants
 //! - At most `max_size` connections exist at once (idle + lent + being opened).
-//! - Waiting callers are served first come, first served: a returned connection is handed to
-//!   the oldest waiter directly (see `waiters.rs`).
+//! - Waiting callers are served first come, first served: a place under `max_size` is a
+//!   permit of a [`brigade::sync::Semaphore`], whose waiters are FIFO and whose permits are
+//!   never lost to a caller that gave up (its `get` timed out or was dropped, Y1/Y3). A
+//!   returned connection goes on the shelf *before* its permit is released, so the caller the
+//!   permit goes to finds it there.
 //! - `get` returns within `acquire_timeout`: a connection, or [`Error::PoolTimedOut`] that says
 //!   the pool was exhausted, or the error of opening a new connection.
 //! - Each connection keeps its own statement cache ([`Client::prepare_cached`]) for its whole
@@ -20,14 +23,15 @@
 //! - Connections are opened lazily, on demand; a failed open frees its place.
 
 mod builder;
-mod waiters;
 
 use std::fmt;
 use std::io;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use brigade::sync::{OwnedPermit, Semaphore};
 use brigade::time::{timeout_at, Instant};
 use tokio_postgres::Config;
 
@@ -35,7 +39,6 @@ use crate::connect::connect_with_cache;
 use crate::hosts;
 use crate::{Client, Error, DEFAULT_STATEMENT_CACHE_CAPACITY};
 pub use builder::PoolBuilder;
-use waiters::{WaitForSlot, WaiterQueue};
 
 /// Default [`PoolBuilder::max_size`].
 pub const DEFAULT_MAX_SIZE: usize = 10;
@@ -79,13 +82,6 @@ pub struct PoolStatus {
     pub discarded_total: u64,
 }
 
-/// What a caller of `get` can be handed: a connection, or room to open one.
-enum Slot {
-    Idle(Client),
-    /// A place under `max_size`, counted in `open`, with no connection yet.
-    Empty,
-}
-
 /// The pool, shared by [`Pool`] clones, [`PooledClient`]s and waiters.
 struct Shared {
     config: Config,
@@ -93,6 +89,10 @@ struct Shared {
     acquire_timeout: Duration,
     health_check: bool,
     statement_cache_capacity: usize,
+    /// One permit per place under `max_size`: held by each lent (or opening) connection.
+    places: Arc<Semaphore>,
+    /// Callers waiting for a place right now (for `status`).
+    waiting: AtomicUsize,
     state: Mutex<State>,
 }
 
@@ -100,17 +100,10 @@ struct State {
     /// Idle connections, most recently returned last: lent LIFO, so warm connections are reused
     /// and surplus ones stay untouched.
     idle: Vec<Client>,
-    /// Connections that exist or are being opened, including slots granted to waiters.
+    /// Connections that exist or are being opened (idle + lent + opening).
     open: usize,
-    waiters: WaiterQueue,
     opened_total: u64,
     discarded_total: u64,
-}
-
-/// What `try_take` found.
-enum Checkout {
-    Now(Slot),
-    Wait(WaitForSlot),
 }
 
 impl Pool {
@@ -146,21 +139,23 @@ impl Pool {
     pub async fn get_with_timeout(&self, acquire_timeout: Duration) -> Result<PooledClient, Error> {
         let started = Instant::now();
         let deadline = started + acquire_timeout;
-        let slot = match self.shared.try_take(&self.shared) {
-            Checkout::Now(slot) => slot,
-            Checkout::Wait(waiting) => match timeout_at(deadline, waiting).await {
-                Ok(slot) => slot,
-                // Dropping the waiter (inside timeout_at) passed on any slot granted late.
+        let place = {
+            let _counted = WaitingGuard::enter(&self.shared.waiting);
+            let acquire = Arc::clone(&self.shared.places).acquire_owned();
+            // A timed-out wait drops the acquire (inside timeout_at), which passes on any
+            // permit granted to it at the last moment (Y3).
+            match timeout_at(deadline, acquire).await {
+                Ok(place) => place.expect("the pool never closes its semaphore"),
                 Err(_elapsed) => {
                     return Err(Error::PoolTimedOut {
                         waited: started.elapsed(),
                         max_size: self.shared.max_size,
                     })
                 }
-            },
+            }
         };
-        // From here the slot is ours; the lease gives it back if we fail or are dropped.
-        let mut lease = Lease::new(Arc::clone(&self.shared), slot);
+        // From here the place is ours; the lease gives it back if we fail or are dropped.
+        let mut lease = self.shared.take_from_shelf(place);
         if lease.client.is_some() {
             if self.shared.is_usable(&lease).await {
                 return Ok(PooledClient { lease });
@@ -187,7 +182,7 @@ impl Pool {
             max_size: self.shared.max_size,
             open: state.open,
             idle: state.idle.len(),
-            waiting: state.waiters.len(),
+            waiting: self.shared.waiting.load(Ordering::Relaxed),
             opened_total: state.opened_total,
             discarded_total: state.discarded_total,
         }
@@ -208,39 +203,19 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes an idle connection or room for a new one, or joins the queue of waiters.
-    fn try_take(&self, this: &Arc<Shared>) -> Checkout {
+    /// With a place in hand: the most recently returned idle connection, or (none idle) room
+    /// to open one, counted in `open` from now.
+    fn take_from_shelf(self: &Arc<Self>, place: OwnedPermit) -> Lease {
         let mut state = self.lock();
-        if let Some(client) = state.idle.pop() {
-            return Checkout::Now(Slot::Idle(client));
-        }
-        if state.open < self.max_size {
+        let client = state.idle.pop();
+        if client.is_none() {
             state.open += 1;
-            return Checkout::Now(Slot::Empty);
         }
-        let waiter = state.waiters.push();
-        Checkout::Wait(WaitForSlot::new(waiter, Arc::clone(this)))
-    }
-
-    /// Gives a slot back: to the oldest waiter if any, else to the shelf (a connection) or to
-    /// the free places (an empty slot).
-    fn release(&self, slot: Slot) {
-        let mut state = self.lock();
-        let waker = match state.waiters.hand_to_first(slot) {
-            Ok(waker) => waker,
-            Err(Slot::Idle(client)) => {
-                state.idle.push(client);
-                None
-            }
-            Err(Slot::Empty) => {
-                state.open -= 1;
-                None
-            }
-        };
         drop(state);
-        // Wake outside the lock: the waiter may run at once on another worker and lock it.
-        if let Some(waker) = waker {
-            waker.wake();
+        Lease {
+            shared: Arc::clone(self),
+            client,
+            _place: place,
         }
     }
 
@@ -269,22 +244,16 @@ impl Shared {
     }
 }
 
-/// A slot in a caller's hands: given back to the pool when dropped.
+/// A place in a caller's hands: given back to the pool when dropped.
 struct Lease {
     shared: Arc<Shared>,
-    /// `None`: an empty slot (room for a connection not opened, or a discarded one).
+    /// `None`: room for a connection not opened yet, or a discarded one.
     client: Option<Client>,
+    /// Released after the connection is back on the shelf (field order: dropped last).
+    _place: OwnedPermit,
 }
 
 impl Lease {
-    fn new(shared: Arc<Shared>, slot: Slot) -> Lease {
-        let client = match slot {
-            Slot::Idle(client) => Some(client),
-            Slot::Empty => None,
-        };
-        Lease { shared, client }
-    }
-
     /// Drops the connection, keeping its place.
     fn discard_client(&mut self) {
         if self.client.take().is_some() {
@@ -303,11 +272,29 @@ impl Drop for Lease {
         {
             self.discard_client();
         }
-        let slot = match self.client.take() {
-            Some(client) => Slot::Idle(client),
-            None => Slot::Empty,
-        };
-        self.shared.release(slot);
+        let mut state = self.shared.lock();
+        match self.client.take() {
+            Some(client) => state.idle.push(client),
+            // An empty place: no connection left behind it.
+            None => state.open -= 1,
+        }
+        // `_place` is released after this, with the connection already on the shelf.
+    }
+}
+
+/// Counts a caller waiting for a place, for as long as it waits.
+struct WaitingGuard<'a>(&'a AtomicUsize);
+
+impl<'a> WaitingGuard<'a> {
+    fn enter(waiting: &'a AtomicUsize) -> WaitingGuard<'a> {
+        waiting.fetch_add(1, Ordering::Relaxed);
+        WaitingGuard(waiting)
+    }
+}
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

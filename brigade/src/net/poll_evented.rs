@@ -66,6 +66,8 @@ impl<E: Source> PollEvented<E> {
         drained: impl Fn(&R) -> bool,
     ) -> Poll<io::Result<R>> {
         let scheduled = &self.registered.scheduled;
+        // A socket that is always ready must not keep its task on the worker forever (Y9).
+        let spend = std::task::ready!(crate::coop::poll_proceed(cx));
         loop {
             let event = match scheduled.poll_ready(direction, cx) {
                 Poll::Ready(event) => event,
@@ -82,6 +84,7 @@ impl<E: Source> PollEvented<E> {
                     if drained(&value) {
                         scheduled.clear_readiness(event);
                     }
+                    spend.made_progress();
                     return Poll::Ready(Ok(value));
                 }
                 Err(error) => return Poll::Ready(Err(error)),

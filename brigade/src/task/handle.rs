@@ -95,6 +95,9 @@ impl<T> Task<T> {
     pub fn detach(self) {}
 
     pub(crate) fn poll_result(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, TaskError>> {
+        // Joining finished tasks in a loop spends the cooperative budget like any ready
+        // operation (Y9).
+        let spend = std::task::ready!(crate::coop::poll_proceed(cx));
         let mut result: Poll<Result<T, TaskError>> = Poll::Pending;
         // SAFETY: `result` has the type the cell's `try_read_output` writes for output `T`
         // (the handle was created with the cell's output type).
@@ -105,6 +108,9 @@ impl<T> Task<T> {
                 cx.waker(),
             )
         };
+        if result.is_ready() {
+            spend.made_progress();
+        }
         result
     }
 }
