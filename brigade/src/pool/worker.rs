@@ -736,7 +736,7 @@ impl WorkerContext {
                 return Parked::Work;
             }
             was_driving = false;
-            let woke_with_work = match timers.try_drive() {
+            let woke_with_work = match timers.try_drive_before_parking() {
                 Some(driving) => {
                     was_driving = true;
                     // The driving role: wait in epoll until an I/O event, the next timer

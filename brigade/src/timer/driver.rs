@@ -50,6 +50,10 @@ pub(crate) struct TimeDriver {
     next_due: AtomicU64,
     /// Whether a thread holds the driving role.
     driving: AtomicBool,
+    /// A thread about to park found the role taken (by a short hold: a busy worker's zero-wait
+    /// I/O poll, or the monitor's) and sleeps without a timeout: whoever releases the role
+    /// next must wake someone to take it, or pending timers would wait for nobody.
+    missed: AtomicBool,
     host: OnceLock<Weak<dyn DriverHost>>,
     fired: AtomicU64,
 }
@@ -90,6 +94,7 @@ impl TimeDriver {
             }),
             next_due: AtomicU64::new(NEVER),
             driving: AtomicBool::new(false),
+            missed: AtomicBool::new(false),
             host: OnceLock::new(),
             fired: AtomicU64::new(0),
         }
@@ -368,9 +373,25 @@ impl TimeDriver {
     /// Takes the driving role if nobody holds it.
     pub(crate) fn try_drive(&self) -> Option<Driving<'_>> {
         self.driving
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
             .ok()
             .map(|_| Driving { driver: self })
+    }
+
+    /// [`try_drive`](Self::try_drive) for a thread about to park: if the role is taken, that
+    /// is noted, so its holder wakes someone to take it when it lets go (a parker that missed
+    /// the role sleeps without a timeout). `SeqCst` on both sides: either this retry sees the
+    /// role free, or the releaser sees the note.
+    pub(crate) fn try_drive_before_parking(&self) -> Option<Driving<'_>> {
+        if let Some(driving) = self.try_drive() {
+            return Some(driving);
+        }
+        self.missed.store(true, Ordering::SeqCst);
+        let retry = self.try_drive();
+        if retry.is_some() {
+            self.missed.store(false, Ordering::SeqCst);
+        }
+        retry
     }
 
     /// The runtime is gone: every waiting timer learns it can never fire.
@@ -432,6 +453,53 @@ impl Driving<'_> {
 
 impl Drop for Driving<'_> {
     fn drop(&mut self) {
-        self.driver.driving.store(false, Ordering::Release);
+        let driver = self.driver;
+        driver.driving.store(false, Ordering::SeqCst);
+        if driver.missed.load(Ordering::SeqCst) && driver.missed.swap(false, Ordering::SeqCst) {
+            // Someone parked while we held the role: it sleeps without a timeout. Wake a
+            // parked thread to take the role (the host picks one; it tries the role first).
+            if let Some(host) = driver.host.get().and_then(Weak::upgrade) {
+                host.wake_one_to_drive();
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct CountingHost(AtomicUsize);
+
+    impl DriverHost for CountingHost {
+        fn wake_one_to_drive(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_parker_that_missed_the_role_is_handed_it_when_a_short_hold_ends() {
+        let driver = TimeDriver::new();
+        let host = Arc::new(CountingHost::default());
+        let weak: Weak<dyn DriverHost> = Arc::downgrade(&host) as Weak<CountingHost>;
+        driver.set_host(weak);
+
+        // A busy worker's zero-wait I/O poll holds the role for a moment...
+        let short_hold = driver.try_drive().expect("the role is free");
+        // ...while a worker about to park finds it taken: it will sleep without a timeout.
+        assert!(driver.try_drive_before_parking().is_none());
+        drop(short_hold);
+        assert_eq!(
+            host.0.load(Ordering::SeqCst),
+            1,
+            "someone was woken to drive"
+        );
+
+        // Without a miss, letting go wakes nobody.
+        drop(driver.try_drive().expect("free again"));
+        assert_eq!(host.0.load(Ordering::SeqCst), 1);
     }
 }
