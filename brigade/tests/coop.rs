@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use brigade::net::{TcpListener, TcpStream};
+use brigade::net::TcpListener;
 use brigade_test_support::{rt, wait_until, watchdog};
 
 /// Marks the loop iteration at which the other task first ran (`usize::MAX`: never).
