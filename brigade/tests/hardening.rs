@@ -96,6 +96,37 @@ fn p6_nested_block_on_spawn_finishes_on_a_single_capped_worker() {
 }
 
 #[test]
+fn p6_nesting_that_can_never_proceed_fails_with_a_message_instead_of_hanging() {
+    brigade_test_support::quiet_expected_panics();
+    watchdog(
+        "nested block_on(spawn) too deep",
+        Duration::from_secs(60),
+        || {
+            // One worker, no spares: the blocked thread runs queued tasks itself, but only 32
+            // deep; past that nothing can ever run the next level.
+            let rt = Runtime::builder()
+                .workers(1)
+                .max_workers(1)
+                .build()
+                .unwrap();
+            let started = Instant::now();
+            let outcome = rt.block_on(rt.spawn(async { nest(60) }).join());
+            let error = outcome.expect_err("the nest cannot complete");
+            assert!(error.is_panic(), "{error:?}");
+            let message = brigade_test_support::panic_text(match &error {
+                brigade::TaskError::Panicked(payload) => payload.as_ref(),
+                other => panic!("{other:?}"),
+            });
+            assert!(message.contains("deadlock"), "{message}");
+            assert!(message.contains("max_workers"), "{message}");
+            assert!(started.elapsed() < Duration::from_secs(30));
+            // The runtime is usable afterwards.
+            assert_eq!(rt.block_on(rt.spawn(async { 5 })), 5);
+        },
+    );
+}
+
+#[test]
 fn p6_nested_block_on_spawn_goes_past_the_old_cap_of_33_on_the_default_runtime() {
     watchdog(
         "nested block_on(spawn), 100 levels",

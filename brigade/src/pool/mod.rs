@@ -53,7 +53,7 @@ use config::Config;
 pub(crate) use idle::MAX_WORKERS;
 pub(crate) use worker::{
     block_in_place, help_while_blocked, is_worker_thread, spawn_workers, with_current_worker_pool,
-    WhileBlocked,
+    WhileBlocked, MAX_HELP_DEPTH,
 };
 
 /// How many ticks (task runs) between two looks at the injector before the local queue.
@@ -227,13 +227,17 @@ impl Shared {
 
     /// The last searcher is going to sleep: if any queue still has work, wake someone.
     fn notify_if_work_pending(&self) {
-        let pending = self.remotes[..self.high_water()]
-            .iter()
-            .any(|r| !r.stealer.is_empty() || (r.is_out_of_service() && !r.lifo.is_empty()))
-            || !self.injector.is_empty();
-        if pending {
+        if self.has_queued_work() {
             self.notify_parked();
         }
+    }
+
+    /// Whether a task waits in any queue a worker could take it from.
+    pub(crate) fn has_queued_work(&self) -> bool {
+        self.remotes[..self.high_water()]
+            .iter()
+            .any(|r| !r.stealer.is_empty() || (r.is_out_of_service() && !r.lifo.is_empty()))
+            || !self.injector.is_empty()
     }
 
     /// Starts shutdown: queues close, workers are woken to exit. Idempotent.

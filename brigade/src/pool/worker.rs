@@ -118,11 +118,14 @@ pub(crate) enum WhileBlocked {
     /// The pool is starved and nothing is queued that this thread could run: sleep briefly
     /// and look again (new work reaches nobody's wake-up while every worker is blocked).
     SleepBriefly,
+    /// The pool is starved, tasks are queued, and this thread may not run them (it is already
+    /// [`MAX_HELP_DEPTH`] tasks deep): nothing in the pool can run them until a block ends.
+    Stuck,
 }
 
 /// How deep a blocked thread may nest tasks it runs while blocked: each level is a poll on
 /// this thread's stack, and a task run here may itself block.
-const MAX_HELP_DEPTH: usize = 32;
+pub(crate) const MAX_HELP_DEPTH: usize = 32;
 
 thread_local! {
     /// How many tasks this thread is running from inside `help_while_blocked`.
@@ -144,7 +147,11 @@ pub(crate) fn help_while_blocked() -> WhileBlocked {
             return WhileBlocked::Sleep;
         }
         if HELP_DEPTH.with(Cell::get) >= MAX_HELP_DEPTH {
-            return WhileBlocked::SleepBriefly;
+            return if cx.shared.has_queued_work() {
+                WhileBlocked::Stuck
+            } else {
+                WhileBlocked::SleepBriefly
+            };
         }
         let Some(task) = cx.take_any_queued_task() else {
             return WhileBlocked::SleepBriefly;

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::Instant;
 
 use super::thread_loop::BlockingOnLoop;
 use super::Handle;
@@ -28,6 +29,11 @@ use crate::pool;
 /// How often a thread blocked on a worker of a starved pool looks for queued tasks to run:
 /// while every worker is blocked nobody is woken for new work.
 const STARVED_LOOK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// How long a thread blocked on a starved pool, too deep to run queued tasks itself, waits
+/// for a block to end before it fails with a message instead of hanging. A blocked future
+/// that waits on something else (a timer, a socket) finishes meanwhile if it can.
+const STUCK_GIVE_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Wakes the thread blocked in `block_on`.
 struct ThreadNotify {
@@ -53,7 +59,8 @@ impl ThreadNotify {
     /// Sleeps until woken, or until this thread's `MainLoop` gets work (its posts unpark this
     /// same thread). On a worker of a starved pool (every worker blocked, no spare allowed)
     /// it runs queued tasks meanwhile (`pool::help_while_blocked`).
-    fn wait(&self, main_loop: &BlockingOnLoop) {
+    fn wait(&self, main_loop: &BlockingOnLoop, what: &str) {
+        let mut stuck_since: Option<Instant> = None;
         // `park` can return spuriously; the flag tells a real wake-up.
         while !self.notified.swap(false, Ordering::Acquire) {
             if main_loop.has_work() {
@@ -61,8 +68,25 @@ impl ThreadNotify {
             }
             match pool::help_while_blocked() {
                 pool::WhileBlocked::Sleep => thread::park(),
-                pool::WhileBlocked::RanATask => {}
-                pool::WhileBlocked::SleepBriefly => thread::park_timeout(STARVED_LOOK_INTERVAL),
+                pool::WhileBlocked::RanATask => stuck_since = None,
+                pool::WhileBlocked::SleepBriefly => {
+                    stuck_since = None;
+                    thread::park_timeout(STARVED_LOOK_INTERVAL);
+                }
+                pool::WhileBlocked::Stuck => {
+                    let since = *stuck_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= STUCK_GIVE_UP {
+                        panic!(
+                            "deadlock: {what} is blocking a brigade worker {} blocks deep while \
+                             every worker thread the runtime may have (Builder::max_workers) is \
+                             blocked too, and queued tasks have waited {STUCK_GIVE_UP:?} for a \
+                             thread to run them. Nothing can run them until a block ends. Raise \
+                             Builder::max_workers, or `.await` instead of blocking",
+                            pool::MAX_HELP_DEPTH
+                        );
+                    }
+                    thread::park_timeout(STARVED_LOOK_INTERVAL);
+                }
             }
         }
     }
@@ -115,6 +139,6 @@ fn block_on_here<F: Future>(handle: &Handle, what: &str, future: F) -> F::Output
             return output;
         }
         main_loop.refuse_if_loop_waits(what);
-        notify.wait(&main_loop);
+        notify.wait(&main_loop, what);
     }
 }
