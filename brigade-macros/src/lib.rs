@@ -264,10 +264,16 @@ fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Args> {
                 .value()
                 .map_err(|_| meta.error("`seeds` needs a value: write `seeds = N` with N >= 1"))?;
             let lit: LitInt = value.parse().map_err(|e| {
-                syn::Error::new(e.span(), "`seeds` must be an integer literal: write `seeds = N`")
+                syn::Error::new(
+                    e.span(),
+                    "`seeds` must be an integer literal: write `seeds = N`",
+                )
             })?;
             let n: u64 = lit.base10_parse().map_err(|_| {
-                syn::Error::new(lit.span(), "`seeds` must be a positive integer that fits in `u64`")
+                syn::Error::new(
+                    lit.span(),
+                    "`seeds` must be a positive integer that fits in `u64`",
+                )
             })?;
             if n == 0 {
                 return Err(syn::Error::new(lit.span(), "seeds must be at least 1"));
@@ -844,7 +850,10 @@ mod tests {
                 async fn main() {}
             ),
         );
-        assert!(out.contains("builder () . start_paused (true) . build ()"), "{out}");
+        assert!(
+            out.contains("builder () . start_paused (true) . build ()"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -856,7 +865,10 @@ mod tests {
                 async fn races() {}
             ),
         );
-        assert!(out.contains(":: brigade :: runtime :: run_with_seeds"), "{out}");
+        assert!(
+            out.contains(":: brigade :: runtime :: run_with_seeds"),
+            "{out}"
+        );
         assert!(out.contains("100u64"), "{out}");
         assert!(out.contains("stringify ! (races)"), "{out}");
         let err = expand_err(

@@ -55,7 +55,11 @@ fn messaging(seed: u64, tasks: usize, messages: usize) -> (ScheduleTrace, Vec<us
         }
         receiver.await
     }));
-    (rt.schedule_trace().expect("a deterministic runtime keeps a trace"), arrivals)
+    (
+        rt.schedule_trace()
+            .expect("a deterministic runtime keeps a trace"),
+        arrivals,
+    )
 }
 
 #[test]
@@ -121,7 +125,9 @@ fn v4_sockets_and_blocking_calls_work_in_deterministic_mode() {
     watchdog("v4 real", REAL_LIMIT, || {
         let rt = deterministic(9);
         let echoed = rt.block_on(rt.spawn(async {
-            let listener = brigade::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let listener = brigade::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap();
             let addr = listener.local_addr().unwrap();
             let server = brigade::spawn(async move {
                 let (mut stream, _) = listener.accept().await.unwrap();
@@ -182,7 +188,10 @@ fn v5_a_planted_lost_update_is_found_within_1000_seeds_and_replays() {
             assert_eq!(run_race(seed), (1, trace.clone()), "replaying seed {seed}");
         }
         let passing = (0..1000u64).find(|&seed| run_race(seed).0 == 2);
-        assert!(passing.is_some(), "some schedule runs the tasks one after the other");
+        assert!(
+            passing.is_some(),
+            "some schedule runs the tasks one after the other"
+        );
     });
 }
 

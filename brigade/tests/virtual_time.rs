@@ -42,7 +42,11 @@ fn v1_paused_time_stands_still_while_a_task_is_runnable() {
                 for _ in 0..200 {
                     brigade::yield_now().await;
                     std::thread::sleep(Duration::from_micros(100));
-                    assert_eq!(Instant::now(), start, "time moved while a task was runnable");
+                    assert_eq!(
+                        Instant::now(),
+                        start,
+                        "time moved while a task was runnable"
+                    );
                 }
             });
             busy.await;
@@ -135,7 +139,11 @@ fn deadline_order(workers: usize) {
     let fired = fired.lock().unwrap();
     assert_eq!(fired.len(), 60);
     for (secs, at) in fired.iter() {
-        assert_eq!(*at, Duration::from_secs(*secs), "a sleep woke off its deadline");
+        assert_eq!(
+            *at,
+            Duration::from_secs(*secs),
+            "a sleep woke off its deadline"
+        );
     }
     let order: Vec<u64> = fired.iter().map(|(secs, _)| *secs).collect();
     let mut sorted = order.clone();

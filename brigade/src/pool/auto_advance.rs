@@ -93,11 +93,7 @@ impl Shared {
                 .block_on_waiters
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if waiters.is_empty()
-                || waiters
-                    .iter()
-                    .any(|w| w.load(Ordering::SeqCst) != SLEEPING)
-            {
+            if waiters.is_empty() || waiters.iter().any(|w| w.load(Ordering::SeqCst) != SLEEPING) {
                 return false;
             }
         }

@@ -712,7 +712,10 @@ impl WorkerContext {
             .polling_task
             .store(task.raw().id().as_u64(), Ordering::Relaxed);
         if let Some(trace) = &self.shared.trace {
-            trace.lock().unwrap_or_else(|e| e.into_inner()).record(&task);
+            trace
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(&task);
         }
         remote.poll_seq.store(sequence + 1, Ordering::Release);
         task.run();
@@ -837,7 +840,12 @@ impl WorkerContext {
             return false;
         }
         if self.shared.io.registrations() > 0
-            && self.shared.io.poll(Some(std::time::Duration::ZERO)).unwrap_or(0) > 0
+            && self
+                .shared
+                .io
+                .poll(Some(std::time::Duration::ZERO))
+                .unwrap_or(0)
+                > 0
         {
             return true;
         }

@@ -45,7 +45,9 @@ impl Wake for ThreadNotify {
     fn wake_by_ref(self: &Arc<Self>) {
         // Release pairs with the Acquire swap in `wait`: whatever the waker's thread did before
         // waking is visible when the future is polled again.
-        if self.state.fetch_or(pool::auto_advance::NOTIFIED, Ordering::Release)
+        if self
+            .state
+            .fetch_or(pool::auto_advance::NOTIFIED, Ordering::Release)
             & pool::auto_advance::NOTIFIED
             == 0
         {

@@ -13,7 +13,7 @@ use crate::timer::driver::TimeDriver;
 
 #[track_caller]
 fn current_driver(what: &str) -> Arc<TimeDriver> {
-    crate::runtime::with_current_timers(|timers| timers.map(|t| t.clone())).unwrap_or_else(|| {
+    crate::runtime::with_current_timers(|timers| timers.cloned()).unwrap_or_else(|| {
         panic!(
             "brigade::time::{what} called outside a brigade runtime: call it from a task or \
              inside block_on of the runtime whose clock it should change"

@@ -134,6 +134,35 @@ impl Sub<Instant> for Instant {
     }
 }
 
+impl Sub<std::time::Instant> for Instant {
+    type Output = Duration;
+
+    /// Mixing with a std instant (code written before brigade had its own `Instant`).
+    fn sub(self, earlier: std::time::Instant) -> Duration {
+        self.0.saturating_duration_since(earlier)
+    }
+}
+
+impl Sub<Instant> for std::time::Instant {
+    type Output = Duration;
+
+    fn sub(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier.0)
+    }
+}
+
+impl PartialEq<Instant> for std::time::Instant {
+    fn eq(&self, other: &Instant) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialOrd<Instant> for std::time::Instant {
+    fn partial_cmp(&self, other: &Instant) -> Option<std::cmp::Ordering> {
+        self.partial_cmp(&other.0)
+    }
+}
+
 impl PartialEq<std::time::Instant> for Instant {
     fn eq(&self, other: &std::time::Instant) -> bool {
         self.0 == *other

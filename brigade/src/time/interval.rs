@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::Instant;
 use super::sleep::{far_enough, sleep_until, Sleep};
+use super::Instant;
 
 /// A ticker: the first [`tick`](Interval::tick) completes at once, then one per `period`.
 ///

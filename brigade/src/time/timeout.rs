@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::Instant;
 use super::sleep::{far_enough, sleep_until, Sleep};
+use super::Instant;
 
 /// Runs `future` for at most `duration`: `Ok(output)` if it finishes first, `Err(Elapsed)` once
 /// the time is up — and then `future` is dropped, cancelling whatever it was doing (T3).

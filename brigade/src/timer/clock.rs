@@ -126,8 +126,7 @@ impl Clock {
     pub(crate) fn advance_to(&self, elapsed: Duration) {
         let _serial = self.lock();
         if self.is_paused() {
-            self.frozen_ns
-                .fetch_max(nanos(elapsed), Ordering::AcqRel);
+            self.frozen_ns.fetch_max(nanos(elapsed), Ordering::AcqRel);
         }
     }
 }
@@ -151,12 +150,19 @@ mod tests {
         let clock = Clock::new(false);
         assert!(clock.pause());
         let frozen = clock.elapsed();
-        assert_eq!(frozen.subsec_nanos() % 1_000_000, 0, "frozen on a whole millisecond");
+        assert_eq!(
+            frozen.subsec_nanos() % 1_000_000,
+            0,
+            "frozen on a whole millisecond"
+        );
         clock.advance(Duration::from_secs(10));
         assert!(clock.resume());
         let after = clock.elapsed();
         assert!(after >= frozen + Duration::from_secs(10));
-        assert!(!clock.advance(Duration::from_secs(1)), "a running clock is not advanced");
+        assert!(
+            !clock.advance(Duration::from_secs(1)),
+            "a running clock is not advanced"
+        );
         assert!(clock.is_virtual());
     }
 }
