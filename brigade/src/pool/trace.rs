@@ -24,7 +24,8 @@ use std::sync::Arc;
 use crate::task::{Notified, TaskId};
 
 /// The most polls a schedule trace keeps (and the most tasks it numbers): 100 000, a few MB.
-/// Later polls still count in [`ScheduleTrace::total_polls`] and the fingerprint.
+/// Later polls still count in [`ScheduleTrace::total_polls`] and the fingerprint (a fixed
+/// bound, not configurable: compare fingerprints to check longer runs).
 pub const TRACE_LIMIT: usize = 100_000;
 
 /// The runnable tasks of a deterministic worker, drawn from at random with a seeded PRNG.

@@ -51,7 +51,8 @@ pub fn is_paused() -> bool {
 }
 
 /// Moves the paused clock forward by `duration`, fires every timer now due, and yields once
-/// so the woken tasks run before the caller goes on.
+/// so the woken tasks run before the caller goes on. The clock moves when `advance` is
+/// called; awaiting the returned future is the yield.
 ///
 /// Timers due by `now + duration` all fire in this one step; to watch them fire one deadline
 /// at a time, sleep instead (auto-advance jumps from deadline to deadline).
