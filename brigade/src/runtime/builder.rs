@@ -185,8 +185,11 @@ impl Builder {
     /// send on a channel) and sockets whose peer has not answered yet — with real sockets open
     /// it still jumps, after one zero-timeout look for I/O events, so a slow real peer can see
     /// a virtual timeout elapse. Time never moves while a task is runnable: a task that spins
-    /// on `yield_now` waiting for a timer waits forever. Sleeps taken from `std::time::Instant`
-    /// deadlines read the system clock, which does not follow; use `brigade::time::Instant`.
+    /// on `yield_now` waiting for a timer waits forever, and so does a `brigade::run` closure
+    /// that itself waits for virtual time (`block_on(sleep(..))` inside it): a closure in
+    /// flight holds the clock. `Instant::now()` outside the runtime (before `block_on`, on
+    /// other threads) is std's real time, and deadlines built from it do not follow the
+    /// virtual clock; take instants inside the runtime.
     ///
     /// ```
     /// use std::time::Duration;
