@@ -286,3 +286,27 @@ fn seeds_per_second() {
     let rate = seeds as f64 / start.elapsed().as_secs_f64();
     println!("{seeds} seeds in {:?}: {rate:.0} seeds/s", start.elapsed());
 }
+
+/// The body is spawned from outside while the one worker may be on its way to park: a worker
+/// that never searches must still look at the injector once more before sleeping, or the
+/// body waits forever (a lost wake-up seen on a loaded machine).
+#[test]
+fn v4_a_body_spawned_while_the_worker_parks_is_never_lost() {
+    watchdog("v4 start race", REAL_LIMIT, || {
+        let threads: Vec<_> = (0..4u64)
+            .map(|thread| {
+                std::thread::spawn(move || {
+                    for seed in 0..300 {
+                        let rt = deterministic(thread * 1000 + seed);
+                        // Spawn at spread-out moments of the worker's way to its first park.
+                        std::thread::sleep(Duration::from_micros(seed % 40 * 5));
+                        assert_eq!(rt.block_on(rt.spawn(async { 5 })), 5);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+    });
+}

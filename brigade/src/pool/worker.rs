@@ -759,7 +759,10 @@ impl WorkerContext {
                 .idle
                 .transition_worker_to_parked(self.index, is_searching)
         };
-        if was_last_searcher {
+        // Deterministic mode's one worker never searches (nobody to steal from), so it always
+        // takes the last searcher's second look: a task pushed to the injector after its last
+        // look, whose pusher saw it still awake and woke nobody, must not wait forever.
+        if was_last_searcher || self.shared.config.deterministic.is_some() {
             self.shared.notify_if_work_pending();
         }
         WorkerMetrics::bump(&self.shared.remotes[self.index].metrics.parks, 1);
