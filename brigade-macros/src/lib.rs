@@ -65,6 +65,8 @@
 //! | argument      | meaning                                   | default                                 |
 //! |---------------|-------------------------------------------|-----------------------------------------|
 //! | `workers = N` | number of worker threads, an integer ≥ 1  | `main`: available cores; `test`: 2      |
+//! | `start_paused = true` | virtual time: the clock starts paused (`Builder::start_paused`) | `false` |
+//! | `seeds = N` (test only) | run the body under N deterministic schedules (`Builder::deterministic(0..N)`), spawned as a task (so it must be `Send`); a failure prints the seed and a `BRIGADE_SEED=<seed> cargo test ...` command replaying it; with `BRIGADE_SEED` set only that seed runs | – |
 //!
 //! # Requirements on the function
 //!
@@ -81,7 +83,7 @@ use syn::spanned::Spanned;
 use syn::{ItemFn, LitInt, ReturnType, Type};
 
 /// The arguments every macro accepts, listed in "unknown argument" errors.
-const ACCEPTED_ARGUMENTS: &str = "`workers = N`";
+const ACCEPTED_ARGUMENTS: &str = "`workers = N`, `start_paused = true`, `seeds = N` (test only)";
 
 /// Runs an `async fn main` on a brigade runtime.
 ///
@@ -94,6 +96,7 @@ const ACCEPTED_ARGUMENTS: &str = "`workers = N`";
 /// - `workers = N`: build the runtime with `Runtime::builder().workers(N)`;
 ///   `N` must be at least 1. Without it the runtime uses `Runtime::new()`,
 ///   one worker per available core.
+/// - `start_paused = true`: the runtime's clock starts paused (virtual time).
 ///
 /// ```ignore
 /// #[brigade::main]
@@ -124,6 +127,12 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Arguments:
 ///
 /// - `workers = N`: number of worker threads, at least 1. Defaults to 2.
+/// - `start_paused = true`: the runtime's clock starts paused (virtual time: sleeps complete at
+///   once, at their exact virtual deadline).
+/// - `seeds = N`: run the body under N seeded deterministic schedules (one worker, virtual
+///   time); on failure the seed and a one-line replay command are printed, and
+///   `BRIGADE_SEED=<seed>` runs just that seed. The body is spawned as a task, so it must be
+///   `Send`, and the test must return `()`.
 ///
 /// ```ignore
 /// #[brigade::test]
@@ -198,6 +207,10 @@ impl Kind {
 struct Args {
     /// `workers = N`, with the span of `N`.
     workers: Option<(usize, Span)>,
+    /// `start_paused = true|false`.
+    start_paused: Option<bool>,
+    /// `seeds = N`, with the span of `N`.
+    seeds: Option<(u64, Span)>,
 }
 
 /// Parses `workers = N` (comma separated, trailing comma allowed).
@@ -230,6 +243,42 @@ fn parse_args(kind: Kind, args: TokenStream2) -> syn::Result<Args> {
                 ));
             }
             parsed.workers = Some((n, lit.span()));
+            Ok(())
+        } else if meta.path.is_ident("start_paused") {
+            if parsed.start_paused.is_some() {
+                return Err(meta.error("`start_paused` is given more than once: keep only one"));
+            }
+            let value = meta.value().map_err(|_| {
+                meta.error("`start_paused` needs a value: write `start_paused = true`")
+            })?;
+            let lit: syn::LitBool = value.parse().map_err(|e| {
+                syn::Error::new(e.span(), "`start_paused` must be `true` or `false`")
+            })?;
+            parsed.start_paused = Some(lit.value);
+            Ok(())
+        } else if meta.path.is_ident("seeds") && kind == Kind::Test {
+            if parsed.seeds.is_some() {
+                return Err(meta.error("`seeds` is given more than once: keep only one"));
+            }
+            let value = meta
+                .value()
+                .map_err(|_| meta.error("`seeds` needs a value: write `seeds = N` with N >= 1"))?;
+            let lit: LitInt = value.parse().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "`seeds` must be an integer literal: write `seeds = N`",
+                )
+            })?;
+            let n: u64 = lit.base10_parse().map_err(|_| {
+                syn::Error::new(
+                    lit.span(),
+                    "`seeds` must be a positive integer that fits in `u64`",
+                )
+            })?;
+            if n == 0 {
+                return Err(syn::Error::new(lit.span(), "seeds must be at least 1"));
+            }
+            parsed.seeds = Some((n, lit.span()));
             Ok(())
         } else {
             let name = meta.path.to_token_stream().to_string().replace(' ', "");
@@ -343,6 +392,26 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
             }
         }
     }
+    if let Some((_, span)) = args.seeds {
+        if args.workers.is_some_and(|(n, _)| n > 1) {
+            push_error(
+                &mut errors,
+                syn::Error::new(
+                    span,
+                    "`seeds = N` runs the test on a deterministic runtime with one worker thread: remove `workers = N`",
+                ),
+            );
+        }
+        if !matches!(sig.output, ReturnType::Default) {
+            push_error(
+                &mut errors,
+                syn::Error::new(
+                    sig.output.span(),
+                    "`seeds = N` needs a test returning `()`: unwrap errors inside the body (the failing seed is reported)",
+                ),
+            );
+        }
+    }
     if let Some(error) = errors {
         return Err(error);
     }
@@ -355,6 +424,10 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
     } = func;
     sig.asyncness = None;
 
+    let paused = match args.start_paused {
+        Some(true) => quote! { .start_paused(true) },
+        _ => TokenStream2::new(),
+    };
     let runtime = match args
         .workers
         .or(kind.default_workers().map(|n| (n, Span::call_site())))
@@ -363,8 +436,11 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
             let mut lit = Literal::usize_suffixed(n);
             lit.set_span(span);
             quote_spanned! {span=>
-                ::brigade::Runtime::builder().workers(#lit).build()
+                ::brigade::Runtime::builder().workers(#lit) #paused .build()
             }
+        }
+        None if args.start_paused == Some(true) => {
+            quote! { ::brigade::Runtime::builder() #paused .build() }
         }
         None => quote! { ::brigade::Runtime::new() },
     };
@@ -388,6 +464,28 @@ fn expand(kind: Kind, args: TokenStream2, item: TokenStream2) -> syn::Result<Tok
         Kind::Test => quote! { #[::core::prelude::v1::test] },
         Kind::Main => TokenStream2::new(),
     };
+
+    if let Some((n, span)) = args.seeds {
+        let mut lit = Literal::u64_suffixed(n);
+        lit.set_span(span);
+        let name = &sig.ident;
+        return Ok(quote! {
+            #test_attr
+            #(#attrs)*
+            #vis #sig {
+                ::brigade::runtime::run_with_seeds(
+                    ::brigade::runtime::SeededTest {
+                        module_path: ::core::module_path!(),
+                        name: ::core::stringify!(#name),
+                        package: ::core::env!("CARGO_PKG_NAME"),
+                        crate_name: ::core::env!("CARGO_CRATE_NAME"),
+                    },
+                    #lit,
+                    || async move #body,
+                )
+            }
+        });
+    }
 
     Ok(quote! {
         #test_attr
@@ -730,6 +828,75 @@ mod tests {
             .expect(&out);
         let ignore = out.find("# [ignore]").expect(&out);
         assert!(test < should_panic && should_panic < ignore, "{out}");
+    }
+
+    #[test]
+    fn start_paused_chains_onto_the_builder() {
+        let out = expand_ok(
+            Kind::Test,
+            quote!(start_paused = true),
+            quote!(
+                async fn t() {}
+            ),
+        );
+        assert!(
+            out.contains("workers (2usize) . start_paused (true) . build ()"),
+            "{out}"
+        );
+        let out = expand_ok(
+            Kind::Main,
+            quote!(start_paused = true),
+            quote!(
+                async fn main() {}
+            ),
+        );
+        assert!(
+            out.contains("builder () . start_paused (true) . build ()"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn seeds_run_the_body_under_run_with_seeds() {
+        let out = expand_ok(
+            Kind::Test,
+            quote!(seeds = 100),
+            quote!(
+                async fn races() {}
+            ),
+        );
+        assert!(
+            out.contains(":: brigade :: runtime :: run_with_seeds"),
+            "{out}"
+        );
+        assert!(out.contains("100u64"), "{out}");
+        assert!(out.contains("stringify ! (races)"), "{out}");
+        let err = expand_err(
+            Kind::Test,
+            quote!(seeds = 10, workers = 2),
+            quote!(
+                async fn t() {}
+            ),
+        );
+        assert!(err.contains("remove `workers = N`"), "{err}");
+        let err = expand_err(
+            Kind::Test,
+            quote!(seeds = 10),
+            quote!(
+                async fn t() -> Result<(), ()> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(err.contains("returning `()`"), "{err}");
+        let err = expand_err(
+            Kind::Main,
+            quote!(seeds = 10),
+            quote!(
+                async fn main() {}
+            ),
+        );
+        assert!(err.contains("unknown argument `seeds`"), "{err}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod ch11;
 mod ch12;
 mod ch13;
 mod ch13b;
+mod ch15_virtual_time;
 mod common;
 
 use std::io;
@@ -69,6 +70,7 @@ const CHAPTERS: &[(&str, Run)] = &[
     ("11", Run::Builds(ch11::ch11_yield_now)),
     ("12", Run::Shared(ch12::ch12_cancellation)),
     ("13", Run::Shared(ch13::ch13_real_world)),
+    ("15", Run::Builds(ch15_virtual_time::ch15_virtual_time)),
 ];
 
 fn main() -> io::Result<()> {

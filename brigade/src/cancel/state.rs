@@ -34,7 +34,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
 use std::sync::Arc;
 use std::task::Waker;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::registry::{Callback, Registry, SlotKey};
 use crate::future::AggregatePanic;
@@ -351,7 +351,8 @@ impl SourceState {
         }
         // A delay too long to represent (`Duration::MAX`) means "never": the re-arm still
         // replaces the previous timer, but arms none.
-        let deadline = Instant::now().checked_add(delay);
+        // The runtime's clock, which may be virtual (V3).
+        let deadline = crate::time::Instant::now().checked_add(delay);
         let generation = {
             let mut inner = self.lock();
             if inner.phase != Phase::Armed {

@@ -75,6 +75,12 @@ impl hyper::rt::Timer for BrigadeTimer {
         })
     }
 
+    /// The current runtime's clock, which may be virtual (`brigade::time::pause`): hyper's
+    /// own deadlines then follow virtual time too.
+    fn now(&self) -> Instant {
+        crate::time::Instant::now().into_std()
+    }
+
     fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: Instant) {
         match sleep.as_mut().downcast_mut_pin::<BrigadeSleep>() {
             Some(ours) => {

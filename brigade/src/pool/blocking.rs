@@ -37,6 +37,8 @@ pub(crate) struct BlockingPool {
 
 struct State {
     queue: VecDeque<Notified>,
+    /// Closures running right now (auto-advance waits for them: their result may wake a task).
+    running: usize,
     threads: usize,
     idle: usize,
     notified: usize,
@@ -87,6 +89,7 @@ impl BlockingPool {
         BlockingPool {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
+                running: 0,
                 threads: 0,
                 idle: 0,
                 notified: 0,
@@ -116,6 +119,12 @@ impl BlockingPool {
         for task in queued {
             task.shutdown();
         }
+    }
+
+    /// Closures queued or running.
+    pub(crate) fn in_flight(&self) -> usize {
+        let state = self.lock();
+        state.queue.len() + state.running
     }
 
     /// How many blocking threads exist right now.
@@ -201,8 +210,12 @@ impl Shared {
         let mut state = pool.lock();
         loop {
             if let Some(task) = state.queue.pop_front() {
+                state.running += 1;
                 drop(state);
                 task.run();
+                pool.lock().running -= 1;
+                // The closure's end may leave the pool quiescent (a paused clock may jump).
+                self.note_idle();
                 state = pool.lock();
                 continue;
             }

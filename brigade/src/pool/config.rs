@@ -135,6 +135,11 @@ pub(crate) struct Config {
     pub(crate) max_workers: usize,
     /// Where stall reports go.
     pub(crate) on_stall: StallHook,
+    /// The timer clock starts paused (virtual time).
+    pub(crate) start_paused: bool,
+    /// Deterministic mode's seed: one worker, a seeded pick among runnable tasks, no stall
+    /// detection or spares, every poll recorded.
+    pub(crate) deterministic: Option<u64>,
 }
 
 /// A stall report's destination.

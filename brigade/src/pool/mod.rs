@@ -23,6 +23,7 @@
 //! - After shutdown no task is polled again: queues refuse work, and the last worker to stop
 //!   drops every future still alive.
 
+pub(crate) mod auto_advance;
 pub(crate) mod blocking;
 pub(crate) mod config;
 pub(crate) mod current;
@@ -33,6 +34,7 @@ pub(crate) mod local_queue;
 #[cfg(all(test, not(loom)))]
 mod lost_wakeup_tests;
 pub(crate) mod monitor;
+pub(crate) mod trace;
 mod worker;
 
 use std::any::Any;
@@ -50,6 +52,7 @@ use crate::task::{
 use crate::timer::driver::{DriverHost, TimeDriver};
 use config::Config;
 
+pub(crate) use auto_advance::BlockOnWaiter;
 pub(crate) use idle::MAX_WORKERS;
 pub(crate) use worker::{
     block_in_place, help_while_blocked, is_worker_thread, spawn_workers, with_current_worker_pool,
@@ -103,6 +106,10 @@ pub(crate) struct Shared {
     worker_cap_reached: AtomicU64,
     /// An at-the-cap episode is under way (reported once; cleared when enough workers work).
     at_cap_reported: AtomicBool,
+    /// The threads inside `block_on` on this pool, as auto-advance sees them.
+    block_on_waiters: Mutex<Vec<Arc<std::sync::atomic::AtomicU8>>>,
+    /// Deterministic mode: every poll, in order.
+    trace: Option<Mutex<trace::Recorder>>,
 }
 
 /// One worker slot as every thread sees it. Aligned to two cache lines so one worker's
@@ -616,6 +623,13 @@ impl Shared {
             remote.is_active(),
             remote.is_out_of_service(),
         )
+    }
+
+    /// Deterministic mode's poll record so far.
+    pub(crate) fn schedule_trace(&self) -> Option<trace::ScheduleTrace> {
+        self.trace
+            .as_ref()
+            .map(|trace| trace.lock().unwrap_or_else(|e| e.into_inner()).snapshot())
     }
 
     /// The list of live tasks (for the task dump).

@@ -220,6 +220,11 @@ fn run(weak: Weak<Shared>) {
 
 /// One look at every worker: detect stalls, report their start and end, add spares.
 fn look(shared: &Arc<Shared>, seen: &mut [Seen], last_spare: &mut Option<Instant>) {
+    if shared.config.deterministic.is_some() {
+        // Deterministic mode: flagging a worker would reroute its wake-ups by wall-clock time,
+        // and a spare would be a second thread polling tasks.
+        return;
+    }
     let now = Instant::now();
     let threshold = shared.config.stall_threshold;
     for (index, memory) in seen.iter_mut().enumerate().take(shared.high_water()) {

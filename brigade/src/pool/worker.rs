@@ -34,6 +34,7 @@ use super::injector::Injector;
 use super::lifo::LifoSlot;
 use super::local_queue::{self, Local, LOCAL_QUEUE_CAPACITY};
 use super::monitor::{self, MonitorSignal};
+use super::trace::SeededQueue;
 use super::{
     blocking::BlockingPool, Remote, Shared, WorkerMetrics, GLOBAL_QUEUE_INTERVAL,
     MAX_LIFO_POLLS_PER_TICK,
@@ -63,6 +64,9 @@ struct Core {
     tick: u32,
     is_searching: bool,
     rng: FastRand,
+    /// Deterministic mode: every runnable task waits here and the next is drawn by a seeded
+    /// PRNG (the LIFO slot and local queue stay empty).
+    seeded: Option<SeededQueue>,
 }
 
 impl WorkerContext {
@@ -216,6 +220,11 @@ pub(super) fn schedule_on_current_worker(
         let Ok(mut core) = cx.core.try_borrow_mut() else {
             return Err(task);
         };
+        if let Some(seeded) = core.seeded.as_mut() {
+            // Deterministic mode: the one worker draws from here; nobody else to wake.
+            seeded.push(task, is_yield);
+            return Ok(());
+        }
         let should_notify = if is_yield {
             // S9: everything already runnable runs before the yielder — the local queue, and
             // this worker's share of remote work waiting in the injector, which joins the
@@ -285,7 +294,6 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
     }
     let shared = Arc::new(Shared {
         blocking: BlockingPool::new(&config),
-        config,
         remotes: remotes.into_boxed_slice(),
         injector: Injector::new(),
         idle: Idle::new(workers),
@@ -295,7 +303,11 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
         swept: std::sync::Mutex::new(false),
         swept_signal: std::sync::Condvar::new(),
         unhandled_panics: AtomicU64::new(0),
-        timers: Arc::new(TimeDriver::new()),
+        timers: Arc::new(TimeDriver::new(config.start_paused)),
+        block_on_waiters: std::sync::Mutex::new(Vec::new()),
+        trace: config
+            .deterministic
+            .map(|_| std::sync::Mutex::new(super::trace::Recorder::default())),
         io,
         monitor: Arc::new(MonitorSignal::default()),
         active_workers: AtomicUsize::new(workers),
@@ -307,6 +319,7 @@ pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<Join
         spare_threads: std::sync::Mutex::new(Vec::new()),
         worker_cap_reached: AtomicU64::new(0),
         at_cap_reported: AtomicBool::new(false),
+        config,
     });
     let host: Weak<dyn DriverHost> = Arc::downgrade(&shared) as Weak<Shared>;
     shared.timers.set_host(host);
@@ -402,6 +415,7 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker:
             tick: 0,
             is_searching: false,
             rng: FastRand::new(index as u64 + 1),
+            seeded: shared.config.deterministic.map(SeededQueue::new),
         }),
         is_spare: index >= shared.config.workers,
         shared,
@@ -466,6 +480,8 @@ impl WorkerContext {
         while !self.shared.is_shutdown() {
             if let Some(task) = self.next_task() {
                 self.run_task(task);
+            } else if self.shared.config.deterministic.is_some() {
+                self.park(); // one worker: nobody to steal from
             } else if let Some(task) = self.steal_work() {
                 self.run_task(task);
             } else if self.park() == Parked::Retire {
@@ -504,6 +520,9 @@ impl WorkerContext {
         let Ok(mut core) = self.core.try_borrow_mut() else {
             return None;
         };
+        if let Some(task) = core.seeded.as_mut().and_then(SeededQueue::draw) {
+            return Some(task);
+        }
         if let Some(task) = core.local.pop() {
             return Some(task);
         }
@@ -532,6 +551,9 @@ impl WorkerContext {
     fn next_task(&self) -> Option<Notified> {
         let mut core = self.core.borrow_mut();
         core.tick = core.tick.wrapping_add(1);
+        if core.seeded.is_some() {
+            return self.next_seeded_task(core);
+        }
         if core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
             // The woken tasks are scheduled onto this worker, which needs the core for that.
             drop(core);
@@ -551,6 +573,30 @@ impl WorkerContext {
             return Some(task);
         }
         self.pull_injector_batch(&mut core)
+    }
+
+    /// Deterministic mode's pick: what arrived from other threads (the injector) joins the
+    /// seeded queue, and the PRNG draws the next task from it.
+    fn next_seeded_task<'a>(&'a self, mut core: std::cell::RefMut<'a, Core>) -> Option<Notified> {
+        if core.tick % GLOBAL_QUEUE_INTERVAL == 0 {
+            drop(core);
+            self.collect_due_events();
+            core = self.core.borrow_mut();
+        }
+        let core = &mut *core;
+        let seeded = core.seeded.as_mut()?;
+        // Nothing lands in the LIFO slot or local queue in this mode but a task queued while
+        // the worker was out of service; gather it all.
+        seeded.extend(self.remote().lifo.take());
+        while let Some(task) = core.local.pop() {
+            seeded.push(task, false);
+        }
+        while let Some(task) = self.shared.injector.pop_batch(usize::MAX, |rest| {
+            rest.for_each(|task| seeded.push(task, false))
+        }) {
+            seeded.push(task, false);
+        }
+        seeded.draw()
     }
 
     /// Fires due timers and, unless a parked worker already waits in epoll (it holds the
@@ -669,6 +715,12 @@ impl WorkerContext {
         remote
             .polling_task
             .store(task.raw().id().as_u64(), Ordering::Relaxed);
+        if let Some(trace) = &self.shared.trace {
+            trace
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(&task);
+        }
         remote.poll_seq.store(sequence + 1, Ordering::Release);
         task.run();
         remote.poll_seq.store(sequence + 2, Ordering::Release);
@@ -723,7 +775,10 @@ impl WorkerContext {
                 .idle
                 .transition_worker_to_parked(self.index, is_searching)
         };
-        if was_last_searcher {
+        // Deterministic mode's one worker never searches (nobody to steal from), so it always
+        // takes the last searcher's second look: a task pushed to the injector after its last
+        // look, whose pusher saw it still awake and woke nobody, must not wait forever.
+        if was_last_searcher || self.shared.config.deterministic.is_some() {
             self.shared.notify_if_work_pending();
         }
         WorkerMetrics::bump(&self.shared.remotes[self.index].metrics.parks, 1);
@@ -747,16 +802,26 @@ impl WorkerContext {
                 Some(driving) => {
                     was_driving = true;
                     // The driving role: wait in epoll until an I/O event, the next timer
-                    // deadline, or an unpark (through the eventfd).
+                    // deadline, or an unpark (through the eventfd). Under a paused clock there
+                    // is no deadline to wait for: when the whole pool is idle, auto-advance
+                    // (after `begin_park`, so a nudge arriving meanwhile is not lost).
                     let timeout = driving.begin_park(&self.shared.remotes[self.index].unparker);
+                    let advanced = timers.is_paused() && self.auto_advance();
                     let mut io_events = 0;
-                    self.parker.park_on_driver(|| {
-                        io_events = self.shared.io.poll(timeout).unwrap_or(0);
-                    });
+                    if !advanced {
+                        self.parker.park_on_driver(|| {
+                            io_events = self.shared.io.poll(timeout).unwrap_or(0);
+                        });
+                    }
                     let timers_due = driving.end_park();
-                    timers_due || io_events > 0
+                    advanced || timers_due || io_events > 0
                 }
                 None => {
+                    if timers.is_paused() && self.shared.is_quiescent() {
+                        // This park may be what leaves the pool idle: the driving thread must
+                        // look (and auto-advance).
+                        timers.nudge_driver();
+                    }
                     self.parker.park();
                     false
                 }
@@ -784,6 +849,32 @@ impl WorkerContext {
             // A stale unpark, a nudge to take the driving role, or (for a spare) a nudge to
             // retire: look again at the top of the loop.
         }
+    }
+
+    /// Auto-advance (V1, V2), by the thread holding the driving role while it parks: when the
+    /// pool is quiescent (`Shared::is_quiescent`: every worker parked with nothing queued, no
+    /// `brigade::run` closure in flight, every `block_on` thread asleep), collect I/O events
+    /// that are already there, and if there are none, move the paused clock to the next
+    /// deadline. Returns whether there is something to do (the caller fires what is due).
+    fn auto_advance(&self) -> bool {
+        let holds_work = {
+            let core = self.core.borrow();
+            !core.local.is_empty() || core.seeded.as_ref().is_some_and(|q| !q.is_empty())
+        };
+        if holds_work || !self.shared.is_quiescent() {
+            return false;
+        }
+        if self.shared.io.registrations() > 0
+            && self
+                .shared
+                .io
+                .poll(Some(std::time::Duration::ZERO))
+                .unwrap_or(0)
+                > 0
+        {
+            return true;
+        }
+        self.shared.timers.advance_to_next_deadline()
     }
 
     /// Leaving park after holding the driving role, with timers pending or sockets registered:
@@ -816,6 +907,9 @@ impl WorkerContext {
             drained.extend(self.remote().lifo.take());
             while let Some(task) = core.local.pop() {
                 drained.push(task);
+            }
+            if let Some(seeded) = core.seeded.as_mut() {
+                drained.extend(seeded.drain());
             }
         }
         // Dropped outside the borrow: freeing a cell can run arbitrary drop code.

@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::panic::Location;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Wake, Waker};
@@ -38,7 +38,9 @@ const STUCK_GIVE_UP: std::time::Duration = std::time::Duration::from_secs(2);
 /// Wakes the thread blocked in `block_on`.
 struct ThreadNotify {
     thread: Thread,
-    notified: AtomicBool,
+    /// `NOTIFIED` (a wake-up is pending) and `SLEEPING` bits, one word so auto-advance reads a
+    /// consistent picture ("asleep with nothing pending").
+    state: Arc<AtomicU8>,
 }
 
 impl Wake for ThreadNotify {
@@ -49,7 +51,12 @@ impl Wake for ThreadNotify {
     fn wake_by_ref(self: &Arc<Self>) {
         // Release pairs with the Acquire swap in `wait`: whatever the waker's thread did before
         // waking is visible when the future is polled again.
-        if !self.notified.swap(true, Ordering::Release) {
+        if self
+            .state
+            .fetch_or(pool::auto_advance::NOTIFIED, Ordering::Release)
+            & pool::auto_advance::NOTIFIED
+            == 0
+        {
             self.thread.unpark();
         }
     }
@@ -59,19 +66,23 @@ impl ThreadNotify {
     /// Sleeps until woken, or until this thread's `MainLoop` gets work (its posts unpark this
     /// same thread). On a worker of a starved pool (every worker blocked, no spare allowed)
     /// it runs queued tasks meanwhile (`pool::help_while_blocked`).
-    fn wait(&self, main_loop: &BlockingOnLoop, what: &str) {
+    ///
+    /// Going to sleep is announced to the pool (`waiter`), whose paused clock may auto-advance
+    /// once every thread waiting on it sleeps.
+    fn wait(&self, main_loop: &BlockingOnLoop, waiter: &pool::BlockOnWaiter, what: &str) {
         let mut stuck_since: Option<Instant> = None;
         // `park` can return spuriously; the flag tells a real wake-up.
-        while !self.notified.swap(false, Ordering::Acquire) {
+        let notified = pool::auto_advance::NOTIFIED;
+        while self.state.fetch_and(!notified, Ordering::Acquire) & notified == 0 {
             if main_loop.has_work() {
                 return;
             }
             match pool::help_while_blocked() {
-                pool::WhileBlocked::Sleep => thread::park(),
+                pool::WhileBlocked::Sleep => waiter.sleep(thread::park),
                 pool::WhileBlocked::RanATask => stuck_since = None,
                 pool::WhileBlocked::SleepBriefly => {
                     stuck_since = None;
-                    thread::park_timeout(STARVED_LOOK_INTERVAL);
+                    waiter.sleep(|| thread::park_timeout(STARVED_LOOK_INTERVAL));
                 }
                 pool::WhileBlocked::Stuck => {
                     let since = *stuck_since.get_or_insert_with(Instant::now);
@@ -85,7 +96,7 @@ impl ThreadNotify {
                             pool::MAX_HELP_DEPTH
                         );
                     }
-                    thread::park_timeout(STARVED_LOOK_INTERVAL);
+                    waiter.sleep(|| thread::park_timeout(STARVED_LOOK_INTERVAL));
                 }
             }
         }
@@ -127,8 +138,9 @@ fn block_on_here<F: Future>(handle: &Handle, what: &str, future: F) -> F::Output
     let _entered = pool::current::enter(handle.shared.clone());
     let notify = Arc::new(ThreadNotify {
         thread: thread::current(),
-        notified: AtomicBool::new(false),
+        state: Arc::new(AtomicU8::new(0)),
     });
+    let waiter = pool::BlockOnWaiter::register(handle.shared.clone(), notify.state.clone());
     let waker = Waker::from(notify.clone());
     let mut cx = Context::from_waker(&waker);
     let main_loop = BlockingOnLoop::start();
@@ -139,6 +151,6 @@ fn block_on_here<F: Future>(handle: &Handle, what: &str, future: F) -> F::Output
             return output;
         }
         main_loop.refuse_if_loop_waits(what);
-        notify.wait(&main_loop, what);
+        notify.wait(&main_loop, &waiter, what);
     }
 }

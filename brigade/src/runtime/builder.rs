@@ -44,6 +44,8 @@ pub struct Builder {
     stall_threshold: Duration,
     max_workers: Option<usize>,
     on_stall: Option<StallHook>,
+    start_paused: bool,
+    deterministic: Option<u64>,
 }
 
 /// The default [`Builder::stall_threshold`].
@@ -66,6 +68,8 @@ impl Default for Builder {
             stall_threshold: DEFAULT_STALL_THRESHOLD,
             max_workers: None,
             on_stall: None,
+            start_paused: false,
+            deterministic: None,
         }
     }
 }
@@ -166,6 +170,63 @@ impl Builder {
         self
     }
 
+    /// Starts the runtime with its clock paused: virtual time (V1-V3). Default: `false`.
+    ///
+    /// [`brigade::time::Instant::now`](crate::time::Instant::now) then starts at the runtime's
+    /// creation and moves only by [`brigade::time::advance`](crate::time::advance) and by
+    /// **auto-advance**: when the pool is quiescent — every worker parked with nothing queued,
+    /// no [`brigade::run`](crate::run) closure queued or running, and every thread waiting in
+    /// `block_on` on this runtime asleep (there must be at least one) — the clock jumps to the
+    /// next timer deadline and fires it. So `sleep(Duration::from_secs(3600))` completes at once,
+    /// at exactly one virtual hour later, and timeouts, intervals, `cancel_after` and hyper's
+    /// timers follow the same clock. Works with any number of workers.
+    ///
+    /// What auto-advance cannot see: threads outside the runtime (a `std::thread` about to
+    /// send on a channel) and sockets whose peer has not answered yet — with real sockets open
+    /// it still jumps, after one zero-timeout look for I/O events, so a slow real peer can see
+    /// a virtual timeout elapse. Time never moves while a task is runnable: a task that spins
+    /// on `yield_now` waiting for a timer waits forever, and so does a `brigade::run` closure
+    /// that itself waits for virtual time (`block_on(sleep(..))` inside it): a closure in
+    /// flight holds the clock. `Instant::now()` outside the runtime (before `block_on`, on
+    /// other threads) is std's real time, and deadlines built from it do not follow the
+    /// virtual clock; take instants inside the runtime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use brigade::time::{sleep, Instant};
+    /// let rt = brigade::Runtime::builder().start_paused(true).build()?;
+    /// let took = rt.block_on(async {
+    ///     let start = Instant::now();
+    ///     sleep(Duration::from_secs(3600)).await;
+    ///     start.elapsed()
+    /// });
+    /// assert_eq!(took, Duration::from_secs(3600));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn start_paused(mut self, paused: bool) -> Self {
+        self.start_paused = paused;
+        self
+    }
+
+    /// A deterministic runtime for testing (V4, V5): every task runs on one worker thread, the
+    /// next task to poll (and so the order of wake-ups that happen together) is drawn by a
+    /// PRNG seeded with `seed`, time is virtual ([`start_paused`](Self::start_paused)), and the
+    /// stall monitor neither flags workers nor adds spares. The same program with the same seed
+    /// polls the same tasks in the same order — [`Runtime::schedule_trace`] returns that order
+    /// to print or compare — and other seeds try other orders. `#[brigade::test(seeds = N)]`
+    /// runs a test under N seeds.
+    ///
+    /// A task yielding (`yield_now`) is drawn only once nothing else is runnable. What stays
+    /// non-deterministic: code running *outside* the worker — the body of `block_on` itself
+    /// (spawn the work and await the task, as `#[brigade::test(seeds)]` does), `brigade::run`
+    /// closures and other threads (when their results arrive), real sockets (when the kernel
+    /// delivers), and `Instant`s taken from std's clock. Calling `workers(n)` with n > 1 is an
+    /// error.
+    pub fn deterministic(mut self, seed: u64) -> Self {
+        self.deterministic = Some(seed);
+        self
+    }
+
     /// Checks the configuration and starts the runtime's worker threads.
     ///
     /// # Errors
@@ -177,6 +238,15 @@ impl Builder {
     }
 
     fn validate(self) -> io::Result<Config> {
+        if let (Some(seed), Some(n)) = (self.deterministic, self.workers) {
+            if n > 1 {
+                return Err(invalid(format!(
+                    "deterministic({seed}) runs every task on one worker thread, so workers({n}) \
+                     cannot apply: remove .workers({n}) (or use .start_paused(true) for virtual \
+                     time on {n} workers)"
+                )));
+            }
+        }
         let workers = match self.workers {
             Some(0) => return Err(invalid(
                 "workers(0) is invalid: a runtime needs at least one worker thread to run tasks",
@@ -187,6 +257,7 @@ impl Builder {
                 )))
             }
             Some(n) => n,
+            None if self.deterministic.is_some() => 1,
             None => std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .min(MAX_WORKERS),
@@ -222,7 +293,14 @@ impl Builder {
                 )))
             }
             Some(cap) => cap.min(MAX_WORKERS),
+            None if self.deterministic.is_some() => workers,
             None => (workers + DEFAULT_MAX_EXTRA_WORKERS).min(MAX_WORKERS),
+        };
+        // A spare would be a second thread polling tasks.
+        let max_workers = if self.deterministic.is_some() {
+            workers
+        } else {
+            max_workers
         };
         let prefix = self.thread_name.clone();
         Ok(Config {
@@ -238,6 +316,8 @@ impl Builder {
             stall_threshold: self.stall_threshold,
             max_workers,
             on_stall: self.on_stall.unwrap_or_else(default_on_stall),
+            start_paused: self.start_paused || self.deterministic.is_some(),
+            deterministic: self.deterministic,
         })
     }
 }
@@ -260,6 +340,8 @@ impl fmt::Debug for Builder {
             .field("blocking_keep_alive", &self.blocking_keep_alive)
             .field("stall_threshold", &self.stall_threshold)
             .field("max_workers", &self.max_workers)
+            .field("start_paused", &self.start_paused)
+            .field("deterministic", &self.deterministic)
             .finish_non_exhaustive()
     }
 }

@@ -17,6 +17,7 @@ pub(crate) mod builder;
 mod dump;
 mod global;
 mod metrics;
+mod seeds;
 pub(crate) mod thread_loop;
 
 use std::fmt;
@@ -28,12 +29,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub use crate::pool::monitor::StallReport;
+pub use crate::pool::trace::{PollRecord, ScheduleTrace, TRACE_LIMIT};
 pub use builder::{
     Builder, UnhandledPanic, UnhandledPanicReport, DEFAULT_MAX_EXTRA_WORKERS,
     DEFAULT_SPARE_WORKERS, DEFAULT_STALL_THRESHOLD, MAX_STACK_SIZE, MIN_STACK_SIZE,
 };
 pub use dump::{RuntimeDump, TaskDump, TaskState};
 pub use metrics::{RuntimeMetrics, WorkerStats};
+pub use seeds::{run_with_seeds, SeededTest, SEED_VARIABLE};
 
 use crate::pool::{self, Shared};
 use crate::task::Task;
@@ -161,6 +164,31 @@ impl Runtime {
     /// ```
     pub fn dump(&self) -> RuntimeDump {
         self.handle.dump()
+    }
+
+    /// The polls of a deterministic runtime ([`Builder::deterministic`]) so far, in order:
+    /// which task (numbered by first poll), and its name. The same program with the same seed
+    /// gives an equal trace; print it (one line per poll) to diff two runs. `None` for a
+    /// runtime that is not deterministic.
+    ///
+    /// ```
+    /// let run = |seed| {
+    ///     let rt = brigade::Runtime::builder().deterministic(seed).build().unwrap();
+    ///     rt.block_on(rt.spawn(async {
+    ///         let tasks: Vec<_> = (0..3)
+    ///             .map(|i| brigade::spawn_named(format!("t{i}"), async {}))
+    ///             .collect();
+    ///         for task in tasks {
+    ///             task.await;
+    ///         }
+    ///     }));
+    ///     rt.schedule_trace().unwrap()
+    /// };
+    /// assert_eq!(run(7), run(7));
+    /// println!("{}", run(7));
+    /// ```
+    pub fn schedule_trace(&self) -> Option<ScheduleTrace> {
+        self.handle.schedule_trace()
     }
 
     /// Shuts the runtime down now; the same as dropping it: waits for every worker to finish
@@ -367,6 +395,11 @@ impl Handle {
     pub fn dump(&self) -> RuntimeDump {
         RuntimeDump::collect(&self.shared)
     }
+
+    /// The schedule so far of a deterministic runtime; see [`Runtime::schedule_trace`].
+    pub fn schedule_trace(&self) -> Option<ScheduleTrace> {
+        self.shared.schedule_trace()
+    }
 }
 
 impl fmt::Debug for Handle {
@@ -382,6 +415,14 @@ impl fmt::Debug for Handle {
 /// The timer driver of the current runtime (or of the default runtime).
 pub(crate) fn current_timers() -> Arc<crate::timer::driver::TimeDriver> {
     with_current_or_default_pool(|shared| shared.timers.clone())
+}
+
+/// Calls `f` with the timer driver of the current runtime, or `None` outside any (no fallback
+/// to the default runtime: reading the clock must not start one).
+pub(crate) fn with_current_timers<R>(
+    f: impl FnOnce(Option<&Arc<crate::timer::driver::TimeDriver>>) -> R,
+) -> R {
+    pool::current::with_current_pool(|pool| f(pool.map(|shared| &shared.timers)))
 }
 
 /// The I/O reactor of the current runtime (or of the default runtime).

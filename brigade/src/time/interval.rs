@@ -4,9 +4,10 @@ use std::fmt;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::sleep::{far_enough, sleep_until, Sleep};
+use super::Instant;
 
 /// A ticker: the first [`tick`](Interval::tick) completes at once, then one per `period`.
 ///
@@ -31,12 +32,13 @@ pub fn interval(period: Duration) -> Interval {
     interval_at(Instant::now(), period)
 }
 
-/// An [`interval`] whose first tick is at `start`.
+/// An [`interval`] whose first tick is at `start` (a [`brigade::time::Instant`](Instant) or a
+/// std `Instant`).
 ///
 /// # Panics
 /// If `period` is zero.
 #[track_caller]
-pub fn interval_at(start: Instant, period: Duration) -> Interval {
+pub fn interval_at(start: impl Into<Instant>, period: Duration) -> Interval {
     assert!(
         !period.is_zero(),
         "brigade::time::interval: the period must be greater than zero (a zero period would tick \

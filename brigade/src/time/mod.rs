@@ -12,8 +12,12 @@
 //! - each [`Sleep`] carries its timer node inside itself, so a pending sleep allocates nothing;
 //! - this module is the face: the futures users await.
 //!
-//! Deadlines are [`Instant`]s (std's). Timers have millisecond resolution and never fire early:
-//! a deadline is rounded up to the next millisecond tick (T1).
+//! Deadlines are [`Instant`]s: brigade's own, a thin wrapper around std's whose `now()` follows
+//! the runtime's clock, which can be *virtual* — paused, moved only by [`advance`] and by
+//! auto-advance (see [`pause`] and `Builder::start_paused`), so timer-heavy code is tested
+//! without waiting. Functions taking a deadline accept std's `Instant` too. Timers have
+//! millisecond resolution and never fire early: a deadline is rounded up to the next
+//! millisecond tick (T1).
 //!
 //! ```
 //! use std::time::Duration;
@@ -25,11 +29,14 @@
 //! # });
 //! ```
 
+mod control;
+mod instant;
 mod interval;
 mod sleep;
 mod timeout;
 
+pub use control::{advance, is_paused, pause, resume};
+pub use instant::Instant;
 pub use interval::{interval, interval_at, Interval, MissedTicks};
 pub use sleep::{sleep, sleep_until, Sleep};
-pub use std::time::Instant;
 pub use timeout::{timeout, timeout_at, Elapsed, Timeout};

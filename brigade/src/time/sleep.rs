@@ -12,8 +12,9 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::Instant;
 use crate::timer::driver::{Registered, TimeDriver, NEVER};
 use crate::timer::entry::{TimerEntry, FIRED, IDLE, REGISTERED, SHUTDOWN};
 
@@ -25,7 +26,8 @@ use crate::timer::entry::{TimerEntry, FIRED, IDLE, REGISTERED, SHUTDOWN};
 /// nothing (T5), and dropping it removes its timer (T2).
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
+/// use brigade::time::Instant;
 /// # brigade::block_on(async {
 /// let start = Instant::now();
 /// brigade::time::sleep(Duration::from_millis(20)).await;
@@ -39,8 +41,12 @@ pub fn sleep(duration: Duration) -> Sleep {
 }
 
 /// Waits until `deadline`. A deadline in the past is ready at once.
-pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep::new(deadline, true)
+///
+/// `deadline` is a [`brigade::time::Instant`](Instant) or a std `Instant`; under virtual time
+/// take it from `brigade::time::Instant::now()` (std's reads the system clock, which virtual
+/// time does not follow).
+pub fn sleep_until(deadline: impl Into<Instant>) -> Sleep {
+    Sleep::new(deadline.into(), true)
 }
 
 /// `now + duration`, or a point so far ahead (about 30 years) that it never comes, where the
@@ -86,7 +92,8 @@ impl Sleep {
     /// Moves the deadline, re-arming a sleep that already completed. The timer stays in the
     /// wheel with the same waker, so a reset sleep need not be polled again to stay armed; no
     /// allocation happens (hyper resets its timers this way).
-    pub fn reset(self: Pin<&mut Self>, deadline: Instant) {
+    pub fn reset(self: Pin<&mut Self>, deadline: impl Into<Instant>) {
+        let deadline = deadline.into();
         // SAFETY: `reset` moves nothing out of the pinned future; the entry stays in place.
         let this = unsafe { self.get_unchecked_mut() };
         this.deadline = deadline;
@@ -100,7 +107,7 @@ impl Sleep {
         let entry = NonNull::from(&this.entry);
         // SAFETY: the entry is pinned inside `self` and alive. Whatever the outcome, the next
         // poll reads it from the entry's state.
-        let _ = unsafe { driver.reset(entry, driver.deadline_tick(deadline)) };
+        let _ = unsafe { driver.reset(entry, driver.deadline_tick(deadline.into_std())) };
     }
 }
 
@@ -127,16 +134,17 @@ impl Future for Sleep {
                 }
             }
             IDLE => {
-                // A deadline already passed (sleep(ZERO) among them) needs no timer.
-                if this.may_be_due_at_first_poll && this.deadline <= Instant::now() {
+                let driver = this
+                    .driver
+                    .get_or_insert_with(crate::runtime::current_timers);
+                // A deadline already passed (sleep(ZERO) among them) needs no timer. "Now" is
+                // the driver's clock, which may be virtual.
+                if this.may_be_due_at_first_poll && this.deadline.into_std() <= driver.now() {
                     // Idle and unlinked: the entry is ours alone to mark.
                     this.entry.set_state(FIRED);
                     return Poll::Ready(());
                 }
-                let driver = this
-                    .driver
-                    .get_or_insert_with(crate::runtime::current_timers);
-                let when = driver.deadline_tick(this.deadline);
+                let when = driver.deadline_tick(this.deadline.into_std());
                 if when == NEVER {
                     // Beyond the end of time: nothing will ever wake it, so nothing to register.
                     return Poll::Pending;

@@ -5,9 +5,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::sleep::{far_enough, sleep_until, Sleep};
+use super::Instant;
 
 /// Runs `future` for at most `duration`: `Ok(output)` if it finishes first, `Err(Elapsed)` once
 /// the time is up — and then `future` is dropped, cancelling whatever it was doing (T3).
@@ -25,8 +26,9 @@ pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
     timeout_at(far_enough(Instant::now(), duration), future)
 }
 
-/// [`timeout`] with a deadline instead of a duration.
-pub fn timeout_at<F: Future>(deadline: Instant, future: F) -> Timeout<F> {
+/// [`timeout`] with a deadline instead of a duration (a [`brigade::time::Instant`](Instant) or a
+/// std `Instant`).
+pub fn timeout_at<F: Future>(deadline: impl Into<Instant>, future: F) -> Timeout<F> {
     Timeout {
         future: Some(future),
         sleep: sleep_until(deadline),

@@ -27,6 +27,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
+use super::clock::Clock;
 use super::entry::{TimerEntry, FIRED, IDLE, REGISTERED, SHUTDOWN};
 use super::wheel::{Insert, Wheel};
 use crate::park::Unparker;
@@ -44,7 +45,8 @@ pub(crate) trait DriverHost: Send + Sync {
 }
 
 pub(crate) struct TimeDriver {
-    start: Instant,
+    /// Real or virtual time (`super::virtual_time`): what "now" means for this runtime.
+    pub(super) clock: Clock,
     inner: Mutex<Inner>,
     /// A lower bound of the next deadline, readable without the lock ([`NEVER`] when empty).
     next_due: AtomicU64,
@@ -58,8 +60,8 @@ pub(crate) struct TimeDriver {
     fired: AtomicU64,
 }
 
-struct Inner {
-    wheel: Wheel,
+pub(super) struct Inner {
+    pub(super) wheel: Wheel,
     /// The tick the driving thread parked until ([`NEVER`]: parked without a timeout, or no
     /// thread is driving).
     parked_until: u64,
@@ -82,9 +84,10 @@ pub(crate) enum Registered {
 }
 
 impl TimeDriver {
-    pub(crate) fn new() -> TimeDriver {
+    /// A driver whose clock starts running, or paused (virtual time) if `start_paused`.
+    pub(crate) fn new(start_paused: bool) -> TimeDriver {
         TimeDriver {
-            start: Instant::now(),
+            clock: Clock::new(start_paused),
             inner: Mutex::new(Inner {
                 wheel: Wheel::new(),
                 parked_until: NEVER,
@@ -105,20 +108,20 @@ impl TimeDriver {
         let _ = self.host.set(host);
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         // No user code runs under this lock, so a poisoned lock still holds a consistent wheel.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whole milliseconds since the driver started (rounded down).
     pub(crate) fn now_tick(&self) -> u64 {
-        let elapsed = self.start.elapsed();
+        let elapsed = self.clock.elapsed();
         elapsed.as_secs() * 1000 + u64::from(elapsed.subsec_millis())
     }
 
     /// The first tick at or after `deadline` (rounded up), saturating at [`NEVER`].
     pub(crate) fn deadline_tick(&self, deadline: Instant) -> u64 {
-        let since_start = deadline.saturating_duration_since(self.start);
+        let since_start = deadline.saturating_duration_since(self.clock.start());
         // 64-bit arithmetic only: a 128-bit division here showed up in profiles.
         let sub_ms = u64::from(since_start.subsec_nanos().div_ceil(1_000_000));
         since_start
@@ -128,8 +131,8 @@ impl TimeDriver {
             .map_or(NEVER, |ticks| ticks.min(NEVER - 1))
     }
 
-    fn tick_instant(&self, tick: u64) -> Option<Instant> {
-        self.start.checked_add(Duration::from_millis(tick))
+    pub(super) fn tick_instant(&self, tick: u64) -> Option<Instant> {
+        self.clock.start().checked_add(Duration::from_millis(tick))
     }
 
     /// How many timers wait (for metrics).
@@ -214,7 +217,7 @@ impl TimeDriver {
 
     /// Someone must look at the wheel sooner than planned: the driving thread if one is
     /// parked, else (once) any parked thread through the host.
-    fn wake_driver(&self, inner: &mut Inner) {
+    pub(super) fn wake_driver(&self, inner: &mut Inner) {
         if let Some(holder) = &inner.holder {
             holder.unpark();
         } else if !inner.driver_requested {
@@ -423,6 +426,9 @@ pub(crate) struct Driving<'a> {
 impl Driving<'_> {
     /// About to park: records `unparker` as the way to reach this thread and returns how long
     /// it may sleep (`None`: no timer pending, until woken).
+    ///
+    /// While the clock is paused the answer is always `None`: virtual time does not pass by
+    /// itself, so waiting for a deadline would wait forever; the pool auto-advances instead.
     pub(crate) fn begin_park(&self, unparker: &Unparker) -> Option<Duration> {
         let driver = self.driver;
         let deadline = {
@@ -436,7 +442,8 @@ impl Driving<'_> {
         (deadline != NEVER)
             .then(|| driver.tick_instant(deadline))
             .flatten()
-            .map(|until| until.saturating_duration_since(Instant::now()))
+            .filter(|_| !driver.clock.is_paused())
+            .map(|until| until.saturating_duration_since(driver.clock.now()))
     }
 
     /// Back from parking. Returns whether timers are due now.
@@ -482,7 +489,7 @@ mod tests {
 
     #[test]
     fn a_parker_that_missed_the_role_is_handed_it_when_a_short_hold_ends() {
-        let driver = TimeDriver::new();
+        let driver = TimeDriver::new(false);
         let host = Arc::new(CountingHost::default());
         let weak: Weak<dyn DriverHost> = Arc::downgrade(&host) as Weak<CountingHost>;
         driver.set_host(weak);
