@@ -73,6 +73,7 @@ pub enum Error {
     Status(StatusCode),
     /// The body is not the JSON the caller asked for (feature `json`).
     #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     Json(serde_json::Error),
 }
 

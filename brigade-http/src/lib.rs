@@ -78,6 +78,7 @@
 //!
 //! The examples `http_server` and `http_client` (in the workspace's `examples/`) show both
 //! sides at work.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -97,6 +98,15 @@ pub use http_body_util::BodyExt;
 pub use http_body_util::Full;
 /// Makes a hyper `Service` from an `async fn(Request<Incoming>) -> Result<Response<_>, _>`.
 pub use hyper::service::service_fn;
+
+/// The whole `http` crate, for anything the re-exports above leave out.
+pub use http;
+/// `http::Response`: what a handler answers with (named apart from the client's [`Response`]).
+pub use http::Response as HttpResponse;
+/// The `http` crate's types that handlers and requests are made of, so a program needs no
+/// `http` dependency of its own for them. `http::Response` is [`HttpResponse`] here, because
+/// [`Response`] is the client's response.
+pub use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 
 /// The error type handlers and bodies may use: anything that is an error and can cross
 /// threads.

@@ -66,6 +66,7 @@
 //!
 //! Feature `testing` adds `testing::TempCluster`: a throwaway PostgreSQL server in a temporary
 //! directory, for tests and examples.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod cancel;
@@ -78,6 +79,7 @@ mod socket;
 mod statement_cache;
 mod tcp_socket;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 pub use cancel::{QueryCanceller, CANCEL_GRACE};

@@ -92,8 +92,8 @@ pub(crate) fn ch04_execution_context(rt: &Runtime) {
     say(
         "Workers are clean between tasks: the context belongs to the task, and a worker puts \
          the task's context in place for each poll and takes it away after. To see it, 400 \
-         tasks share the 4 workers: even ones write their own ticket and yield (so others run \
-         on that worker before they finish), odd ones only read.",
+         tasks spawned from here share the workers: even ones write their own ticket and \
+         yield (so others run on that worker before they finish), odd ones only read.",
     );
     let outcomes = rt.block_on(brigade::when_all((0..400).map(|i| {
         rt.spawn(async move {

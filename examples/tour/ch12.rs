@@ -50,10 +50,16 @@ pub(crate) fn ch12_cancellation(rt: &Runtime) {
     let finished = finished.lock().unwrap();
     let before_call = finished.iter().filter(|&&at| at <= called_off_at).count();
     let after_call = finished.len() - before_call;
+    let finishing = match after_call {
+        0 => "no room was under way, so the painter stopped at the next check".to_string(),
+        1 => "the painter finished the room under way (the check is between rooms) and \
+              stopped at the next check"
+            .to_string(),
+        more => format!("the painter still finished {more} rooms (unexpected)"),
+    };
     show(&format!(
-        "cancel() was called {} after the start, with {before_call} rooms painted; the \
-         painter finished {after_call} more (the room under way: the check is between \
-         rooms) and stopped at the next check, {} after the start: {outcome:?}",
+        "cancel() was called {} after the start, with {before_call} rooms painted; \
+         {finishing}, {} after the start: {outcome:?}",
         ms(called_off_after),
         ms(took)
     ));

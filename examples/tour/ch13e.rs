@@ -108,7 +108,7 @@ pub(crate) fn ch13e_coordination(rt: &Runtime) {
     for (label, outcome) in [("Semaphore(3)", throttled), ("no limit", unthrottled)] {
         match outcome {
             Ok((fetched, most, took)) => show(&format!(
-                "{label:<12}: {fetched} of 24 downloads in {}; the server saw at most {most} \
+                "{label}: {fetched} of 24 downloads in {}; the server saw at most {most} \
                  at once",
                 ms(took)
             )),
