@@ -101,8 +101,8 @@
 //!   as .NET does on Linux. For io_uring, tokio-uring or glommio.
 //! - **No TLS**: brigade-http speaks plain `http://`; put a TLS-terminating proxy in front, or
 //!   use reqwest/hyper-rustls on tokio for HTTPS calls.
-//! - **No process, signal or DNS-over-async APIs**: host names resolve on the blocking threads;
-//!   for child processes and signals use std (through [`run`]) or signal-hook.
+//! - **No process or signal API**: run child processes with `std::process` inside [`run`],
+//!   and catch signals with signal-hook. (Host names already resolve on the blocking threads.)
 //! - **Not a drop-in for tokio**: libraries that call `tokio::spawn` or need tokio's reactor
 //!   do not work on brigade; those that only need the I/O traits do (`tokio-io` feature).
 //!

@@ -120,8 +120,8 @@ pub(crate) fn ch04_execution_context(rt: &Runtime) {
     }
     for (thread, (writers, readers, wrong)) in &per_worker {
         show(&format!(
-            "{thread}: {writers} writers and {readers} readers finished here; tickets seen \
-             where they did not belong (or lost): {wrong}"
+            "{thread}: tasks that finished here: writers {writers}, readers {readers}; \
+             tickets seen where they did not belong (or lost): {wrong}"
         ));
     }
     say(

@@ -107,11 +107,8 @@ pub(crate) fn ch05_await_a_number(rt: &Runtime) {
         "the stall monitor saw it: {} stall report(s) and {spares} spare worker(s) started \
          during those sleeps. They are deliberate here, so the tour collected the reports (its \
          runtime's Builder::on_stall) instead of printing them; chapter 2b shows what they \
-         say and what the spares do{}",
-        stalls.len(),
-        stalls
-            .first()
-            .map_or(String::new(), |first| format!(". The first: {first}"))
+         say and what the spares do",
+        stalls.len()
     ));
     show(&format!(
         "1 000 timers registered and dropped: {delay_allocations} heap allocations"
