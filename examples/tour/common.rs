@@ -107,6 +107,10 @@ pub(crate) fn ms(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1_000.0)
 }
 
+/// How long chapter 2's naive pool took for the work items, so chapter 7 can compare brigade's
+/// time on the same work with a measured figure (None when chapter 2 did not run).
+pub(crate) static NAIVE_POOL_TOOK: Mutex<Option<Duration>> = Mutex::new(None);
+
 /// Stall reports from the tour's shared runtime, routed here by `Builder::on_stall` (main.rs)
 /// instead of going to stderr: the chapters that block a worker on purpose (chapter 5's
 /// `thread::sleep` tasks) print how many they caused and why; chapter 2b, which teaches
