@@ -447,6 +447,14 @@ where
 }
 
 /// [`spawn`] with a task name, shown in diagnostics.
+///
+/// ```
+/// # brigade::block_on(async {
+/// let task = brigade::spawn_named("bake-bread", async { "bread" });
+/// assert_eq!(task.name(), Some("bake-bread")); // also in stall reports and rt.dump()
+/// assert_eq!(task.await, "bread");
+/// # });
+/// ```
 #[track_caller]
 pub fn spawn_named<F>(name: impl Into<String>, future: F) -> Task<F::Output>
 where
