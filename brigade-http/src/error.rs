@@ -13,6 +13,20 @@ use brigade::cancel::Cancelled;
 use http::StatusCode;
 
 /// What went wrong with a request made by [`Client`](crate::Client).
+///
+/// ```
+/// use brigade_http::{Client, Error};
+/// # brigade::block_on(async {
+/// let client = Client::new();
+/// // https is refused rather than sent in the clear (no TLS here).
+/// let refused = client.get("https://example.com/").send().await.unwrap_err();
+/// assert!(matches!(refused, Error::UnsupportedScheme { .. }));
+/// // A port nobody listens on: a connect error that names the address.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+/// let closed = client.get(format!("http://127.0.0.1:{port}/")).send().await.unwrap_err();
+/// assert!(closed.is_connect(), "{closed}");
+/// # });
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -73,6 +87,7 @@ pub enum Error {
     Status(StatusCode),
     /// The body is not the JSON the caller asked for (feature `json`).
     #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     Json(serde_json::Error),
 }
 

@@ -3,6 +3,54 @@
 //! HTTP on brigade: hyper's HTTP/1.1 and HTTP/2, server and client, running on brigade's
 //! sockets, executor and timer — no tokio runtime anywhere in the process (I4).
 //!
+//! # Getting started
+//!
+//! In `Cargo.toml` (workspace crates: a path or git dependency):
+//!
+//! ```toml
+//! [dependencies]
+//! brigade = { path = "../brigade" }
+//! brigade-http = { path = "../brigade-http", features = ["json"] } # json: get_json, .json()
+//! ```
+//!
+//! A server and a client in one program — the server on a free loopback port, a request with
+//! a timeout and a token, and a graceful shutdown (the `http` types come re-exported:
+//! [`Request`], [`HttpResponse`], [`StatusCode`], [`Method`], [`HeaderMap`], ...):
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::time::Duration;
+//! use brigade::cancel::CancellationTokenSource;
+//! use brigade_http::{service_fn, Bytes, Client, Full, HttpResponse, Incoming, Request, Server, StatusCode};
+//!
+//! async fn hello(request: Request<Incoming>) -> Result<HttpResponse<Full<Bytes>>, Infallible> {
+//!     let body = format!("hello, {}", request.uri().path().trim_start_matches('/'));
+//!     Ok(HttpResponse::new(Full::new(Bytes::from(body))))
+//! }
+//!
+//! #[brigade::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//!     let shutdown = CancellationTokenSource::new();
+//!     let server = Server::bind("127.0.0.1:0").await?.shutdown_on(shutdown.token());
+//!     let addr = server.local_addr()?;
+//!     let serving = brigade::spawn(server.serve(service_fn(hello)));
+//!
+//!     let client = Client::builder().timeout(Duration::from_secs(5)).build();
+//!     let user_gave_up = CancellationTokenSource::new();
+//!     let response = client
+//!         .get(format!("http://{addr}/ada"))
+//!         .cancellation_token(&user_gave_up.token())
+//!         .send()
+//!         .await?;
+//!     assert_eq!(response.status(), StatusCode::OK);
+//!     assert_eq!(response.text().await?, "hello, ada");
+//!
+//!     shutdown.cancel(); // graceful: in-flight requests finish, then serve() returns
+//!     serving.await?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! It tells the last chapter of the seed article, "Real-World Scenarios", in Rust:
 //!
 //! **13A. Calling a web API (`HttpClient`).** The seed's example —
@@ -56,11 +104,10 @@
 //!
 //! ```no_run
 //! use std::convert::Infallible;
-//! use brigade_http::{Bytes, Full, Incoming};
-//! use http::{Request, Response};
+//! use brigade_http::{Bytes, Full, HttpResponse, Incoming, Request};
 //!
-//! async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-//!     Ok(Response::new(Full::new(Bytes::from("hello from the brigade"))))
+//! async fn hello(_: Request<Incoming>) -> Result<HttpResponse<Full<Bytes>>, Infallible> {
+//!     Ok(HttpResponse::new(Full::new(Bytes::from("hello from the brigade"))))
 //! }
 //!
 //! #[brigade::main]
@@ -78,6 +125,7 @@
 //!
 //! The examples `http_server` and `http_client` (in the workspace's `examples/`) show both
 //! sides at work.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -97,6 +145,15 @@ pub use http_body_util::BodyExt;
 pub use http_body_util::Full;
 /// Makes a hyper `Service` from an `async fn(Request<Incoming>) -> Result<Response<_>, _>`.
 pub use hyper::service::service_fn;
+
+/// The whole `http` crate, for anything the re-exports above leave out.
+pub use http;
+/// `http::Response`: what a handler answers with (named apart from the client's [`Response`]).
+pub use http::Response as HttpResponse;
+/// The `http` crate's types that handlers and requests are made of, so a program needs no
+/// `http` dependency of its own for them. `http::Response` is [`HttpResponse`] here, because
+/// [`Response`] is the client's response.
+pub use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 
 /// The error type handlers and bodies may use: anything that is an error and can cross
 /// threads.

@@ -12,6 +12,22 @@ use std::time::Duration;
 use brigade::cancel::Cancelled;
 
 /// The error of every brigade-postgres operation.
+///
+/// ```
+/// use brigade_postgres::{Config, Error};
+/// # brigade::block_on(async {
+/// // A port nobody listens on: a Connect error that says where it tried and why.
+/// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+/// let config: Config = format!("host=127.0.0.1 port={port} user=postgres").parse().unwrap();
+/// match brigade_postgres::connect(&config).await {
+///     Err(error @ Error::Connect { .. }) => {
+///         assert!(!error.is_cancelled());
+///         println!("{error}"); // names 127.0.0.1:<port> and "connection refused"
+///     }
+///     other => panic!("expected a connect error, got {:?}", other.map(|_| ())),
+/// }
+/// # });
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

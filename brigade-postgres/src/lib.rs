@@ -5,6 +5,66 @@
 //! [`CancellationToken`](brigade::cancel::CancellationToken) — the seed
 //! article's section 13B, "Database Operations (EF Core)".
 //!
+//! ## Getting started
+//!
+//! In `Cargo.toml` (workspace crates: a path or git dependency):
+//!
+//! ```toml
+//! [dependencies]
+//! brigade = { path = "../brigade" }
+//! brigade-postgres = { path = "../brigade-postgres" }
+//! # for tests and examples with a throwaway server:
+//! # brigade-postgres = { path = "../brigade-postgres", features = ["testing"] }
+//! ```
+//!
+//! A pool from a libpq-style connection string, a query, and a query stopped by a token
+//! (`no_run`: it needs a server at that address):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use brigade::cancel::CancellationTokenSource;
+//! use brigade_postgres::{Config, Pool};
+//!
+//! #[brigade::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let config: Config = "host=127.0.0.1 user=postgres dbname=shop connect_timeout=5".parse()?;
+//!     let pool = Pool::builder(config).max_size(8).build()?;
+//!
+//!     let db = pool.get().await?; // back to the pool when dropped
+//!     let rows = db.query("SELECT item FROM orders WHERE customer_id = $1", &[&7]).await?;
+//!     for row in &rows {
+//!         println!("{}", row.get::<_, String>(0));
+//!     }
+//!
+//!     let user_gave_up = CancellationTokenSource::with_timeout(Duration::from_millis(100));
+//!     let slow = db
+//!         .query_with_cancellation(&user_gave_up.token(), "SELECT pg_sleep(30)", &[])
+//!         .await;
+//!     assert!(slow.unwrap_err().is_cancelled()); // stopped on the server; `db` is free again
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The same against a throwaway server the example starts itself (feature `testing`; it
+//! runs where PostgreSQL's server programs are installed, e.g. Debian's `postgresql`
+//! package, and is skipped with a note where they are not and `BRIGADE_SKIP_POSTGRES=1`):
+//!
+//! ```
+//! # #[cfg(feature = "testing")] {
+//! use brigade_postgres::testing::TempCluster;
+//!
+//! let Some(cluster) = TempCluster::for_test() else { return };
+//! let pool = brigade_postgres::Pool::builder(cluster.tcp_config()).build().unwrap();
+//! let answer: i32 = brigade::block_on(async {
+//!     let db = pool.get().await?;
+//!     let row = db.query_one("SELECT 40 + $1::int", &[&2]).await?;
+//!     Ok::<_, brigade_postgres::Error>(row.get(0))
+//! })
+//! .unwrap();
+//! assert_eq!(answer, 42);
+//! # }
+//! ```
+//!
 //! ## The story
 //!
 //! The seed's EF Core example awaits `ToListAsync()`: "the thread can handle other requests
@@ -66,6 +126,7 @@
 //!
 //! Feature `testing` adds `testing::TempCluster`: a throwaway PostgreSQL server in a temporary
 //! directory, for tests and examples.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 mod cancel;
@@ -78,6 +139,7 @@ mod socket;
 mod statement_cache;
 mod tcp_socket;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 pub use cancel::{QueryCanceller, CANCEL_GRACE};

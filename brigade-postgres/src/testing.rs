@@ -43,6 +43,22 @@ pub const USER: &str = "postgres";
 const START_ATTEMPTS: usize = 3;
 
 /// A running throwaway PostgreSQL server; stopped and deleted on drop.
+///
+/// ```
+/// use brigade_postgres::testing::TempCluster;
+///
+/// // None (with a note) where PostgreSQL is absent and BRIGADE_SKIP_POSTGRES=1.
+/// let Some(cluster) = TempCluster::for_test() else { return };
+/// let config = cluster.unix_config(); // or tcp_config(): 127.0.0.1 on cluster.port()
+/// let version: String = brigade::block_on(async {
+///     let db = brigade_postgres::connect(&config).await?;
+///     let row = db.query_one("SHOW server_version", &[]).await?;
+///     Ok::<_, brigade_postgres::Error>(row.get(0))
+/// })
+/// .unwrap();
+/// assert!(!version.is_empty());
+/// drop(cluster); // stops the server and deletes its directory
+/// ```
 pub struct TempCluster {
     bin_dir: PathBuf,
     /// The temporary directory: `data/` (the cluster), the server log, the Unix socket.

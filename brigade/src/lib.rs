@@ -6,6 +6,108 @@
 //!
 //! The name: a kitchen brigade, the workers at their stations.
 //!
+//! # Getting started
+//!
+//! In `Cargo.toml` (the crates live in this workspace; use a path or git dependency):
+//!
+//! ```toml
+//! [dependencies]
+//! brigade = { path = "../brigade" }              # the runtime
+//! # brigade-http = { path = "../brigade-http" }   # HTTP server and client (hyper)
+//! # brigade-postgres = { path = "../brigade-postgres" } # PostgreSQL (tokio-postgres)
+//! ```
+//!
+//! Then `#[brigade::main]` makes `main` async — it starts the default runtime (one worker per
+//! core) and blocks on the body:
+//!
+//! ```
+//! use std::time::Duration;
+//! use brigade::cancel::{CancellationExt, CancellationTokenSource};
+//!
+//! #[brigade::main]
+//! async fn main() {
+//!     // spawn: a task on a worker thread (Task.Run for async work); await it for its output.
+//!     let soup = brigade::spawn(async { "soup" });
+//!     assert_eq!(soup.await, "soup");
+//!
+//!     // run: blocking work on threads that never hold up async tasks.
+//!     let bytes = brigade::run(|| std::fs::read("Cargo.toml").map(|b| b.len())).await;
+//!     assert!(bytes.is_ok());
+//!
+//!     // A timeout: the wait ends with Err(Elapsed) and the future is dropped.
+//!     let late = brigade::time::timeout(
+//!         Duration::from_millis(10),
+//!         brigade::time::sleep(Duration::from_secs(60)),
+//!     )
+//!     .await;
+//!     assert!(late.is_err());
+//!
+//!     // A token: any wait ends with Err(Cancelled) once its source is cancelled.
+//!     let source = CancellationTokenSource::new();
+//!     let token = source.token();
+//!     let waiter = brigade::spawn(async move {
+//!         brigade::time::sleep(Duration::from_secs(60)).with_cancellation(&token).await
+//!     });
+//!     source.cancel();
+//!     assert!(waiter.await.is_err());
+//! }
+//! ```
+//!
+//! Outside `main`, [`Runtime::builder`] sizes a runtime of your own and [`Runtime::block_on`]
+//! enters it. Tasks coordinate through [`sync`] — channels, `Mutex`, `RwLock`, `Semaphore`,
+//! `Notify`, `OnceCell`, `oneshot`, `watch`, `broadcast`, every wait cancellable:
+//!
+//! ```
+//! # brigade::block_on(async {
+//! let (orders, kitchen) = brigade::sync::channel::<&str>(16);
+//! brigade::spawn(async move { orders.send("soup").await.unwrap() }).detach();
+//! assert_eq!(kitchen.recv().await, Some("soup"));
+//! # });
+//! ```
+//!
+//! and [`TaskGroup`] owns a set of children: dropping the group cancels them, so none outlives
+//! the code that started it (with `join_next`, `join_all`, fail-fast, a token):
+//!
+//! ```
+//! # brigade::block_on(async {
+//! let mut group = brigade::TaskGroup::new();
+//! for table in 1..=3 {
+//!     group.spawn(async move { table * 10 });
+//! }
+//! let mut total = 0;
+//! while let Some(outcome) = group.join_next().await {
+//!     total += outcome.unwrap(); // in completion order
+//! }
+//! assert_eq!(total, 60);
+//! # });
+//! ```
+//!
+//! **HTTP and PostgreSQL** are separate crates in the same workspace: `brigade-http` (hyper's
+//! HTTP/1.1 and HTTP/2 server and a pooled client, on brigade's sockets and timer) and
+//! `brigade-postgres` (tokio-postgres over brigade's sockets, a connection pool, queries
+//! cancelled on the server by a token). Neither starts a tokio runtime.
+//!
+//! **Sockets**: [`net`] has TCP, UDP and Unix domain sockets; they implement futures-io's
+//! `AsyncRead`/`AsyncWrite` always, tokio's with the `tokio-io` feature and hyper's with the
+//! `hyper` feature ([`compat`] adds hyper's executor and timer).
+//!
+//! ## What brigade does not do (yet), and what to use meanwhile
+//!
+//! - **Linux only.** Built and tested on Linux (epoll). Windows is not supported (sockets are
+//!   read through Unix file descriptors); macOS and the BSDs are not supported either, though
+//!   the reactor (mio) is portable — the README lists what a port needs. Elsewhere, use tokio
+//!   or async-std.
+//! - **No io_uring**, and no async file API: file I/O goes through [`run`] (blocking threads),
+//!   as .NET does on Linux. For io_uring, tokio-uring or glommio.
+//! - **No TLS**: brigade-http speaks plain `http://`; put a TLS-terminating proxy in front, or
+//!   use reqwest/hyper-rustls on tokio for HTTPS calls.
+//! - **No process or signal API**: run child processes with `std::process` inside [`run`],
+//!   and catch signals with signal-hook. (Host names already resolve on the blocking threads.)
+//! - **Not a drop-in for tokio**: libraries that call `tokio::spawn` or need tokio's reactor
+//!   do not work on brigade; those that only need the I/O traits do (`tokio-io` feature).
+//!
+//! A whole runtime, sized by hand:
+//!
 //! ```
 //! let rt = brigade::Runtime::new()?;
 //! let answer = rt.block_on(async {
@@ -32,6 +134,7 @@
 //! | [`group`] | 10. structured concurrency | `Task.WhenAll` with ownership, `Task.WhenEach`, `Parallel.ForEachAsync` |
 //!
 //! Start with `cargo run --release --example tour`, then ARCHITECTURE.md.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -112,6 +112,7 @@ pub(crate) fn ch02_a_simple_thread_pool() {
     drop(done_tx); // the channel closes once every queued closure has run and dropped its sender
     let results: Vec<_> = done_rx.iter().collect();
     let elapsed = started.elapsed();
+    *crate::common::NAIVE_POOL_TOOK.lock().unwrap() = Some(elapsed);
 
     show(&format!(
         "{WORK_ITEMS} items on {WORKERS} threads took {}:",

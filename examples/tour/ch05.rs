@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use brigade::Runtime;
 
-use crate::common::{allocations_on_this_thread, chapter, ms, say, show, thread_name};
+use crate::common::{allocations_on_this_thread, chapter, ms, say, show, take_stalls, thread_name};
 
 /// The seed's `await 5`: a number you can await. Rust will not let a crate add a trait to a
 /// built-in integer from outside (the orphan rule), so a one-field newtype plays `int`.
@@ -70,20 +70,45 @@ pub(crate) fn ch05_await_a_number(rt: &Runtime) {
         }
         let delay_allocations = allocations_on_this_thread() - before;
 
+        let spares_before = brigade::Handle::current().metrics().spares_started;
         let started = Instant::now();
         let blockers: Vec<_> = (0..8)
-            .map(|_| brigade::spawn(async { std::thread::sleep(Duration::from_millis(50)) }))
+            .map(|_| {
+                brigade::spawn_named("thread-sleep", async {
+                    std::thread::sleep(Duration::from_millis(50));
+                    thread_name()
+                })
+            })
             .collect();
-        brigade::when_all(blockers).await;
-        (delays, delay_allocations, started.elapsed())
+        let mut threads = brigade::when_all(blockers).await;
+        let spares = brigade::Handle::current().metrics().spares_started - spares_before;
+        threads.sort();
+        threads.dedup();
+        (
+            delays,
+            delay_allocations,
+            (started.elapsed(), threads, spares),
+        )
     }));
+    let (sleeps, sleep_threads, spares) = sleeps;
     show(&format!(
         "1 000 tasks x Millis(50).await: all done in {}",
         ms(delays)
     ));
     show(&format!(
-        "8 tasks x thread::sleep(50 ms):  all done in {} (each held a worker)",
-        ms(sleeps)
+        "8 tasks x thread::sleep(50 ms):  all done in {}, on {} different threads ({}); each \
+         held its thread for the whole 50 ms",
+        ms(sleeps),
+        sleep_threads.len(),
+        sleep_threads.join(", ")
+    ));
+    let stalls = take_stalls();
+    show(&format!(
+        "the stall monitor saw it: {} stall report(s) and {spares} spare worker(s) started \
+         during those sleeps. They are deliberate here, so the tour collected the reports (its \
+         runtime's Builder::on_stall) instead of printing them; chapter 2b shows what they \
+         say and what the spares do",
+        stalls.len()
     ));
     show(&format!(
         "1 000 timers registered and dropped: {delay_allocations} heap allocations"

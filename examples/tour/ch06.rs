@@ -106,6 +106,45 @@ impl Future for AddTwoOrders {
     }
 }
 
+impl AddTwoOrders {
+    /// The state, as the seed's `<>1__state` plus what the awaiter has left to do.
+    fn describe(&self) -> String {
+        match self {
+            AddTwoOrders::Start => "Start".into(),
+            AddTwoOrders::Waiting0 { leaf } => {
+                format!("Waiting0 (awaiter: {} more Pending)", leaf.pending)
+            }
+            AddTwoOrders::Waiting1 { first, leaf } => format!(
+                "Waiting1 (first = {first}; awaiter: {} more Pending)",
+                leaf.pending
+            ),
+            AddTwoOrders::Done => "Done".into(),
+        }
+    }
+}
+
+/// Polls the hand-written machine like `count_polls`, noting its state before and after each
+/// poll: the path through the states that explains the poll count.
+async fn trace_states(mut machine: AddTwoOrders) -> (u64, Vec<String>) {
+    let mut trace = Vec::new();
+    let output = std::future::poll_fn(|cx| {
+        let before = machine.describe();
+        let poll = Pin::new(&mut machine).poll(cx);
+        let outcome = match poll {
+            Poll::Ready(sum) => format!("Ready({sum})"),
+            Poll::Pending => "Pending".into(),
+        };
+        trace.push(format!(
+            "poll {}: {before} -> {} => {outcome}",
+            trace.len() + 1,
+            machine.describe()
+        ));
+        poll
+    })
+    .await;
+    (output, trace)
+}
+
 /// Drives `fut` to completion, counting how many times it was polled (MoveNext calls), and
 /// notes the thread it finished on.
 async fn count_polls<F: Future>(fut: F) -> (F::Output, u32, String) {
@@ -154,5 +193,24 @@ pub(crate) fn ch05_06_awaiters_and_state_machines(rt: &Runtime) {
     show(&format!(
         "same answer: {}; each Pending released the worker, each wake() queued the task again",
         hand_sum == compiler_sum
+    ));
+    say(
+        "Why that many polls? The first awaiter says Pending twice, the second three times, \
+         and every Pending is a return from poll, so a later poll must come back in. Each \
+         poll resumes in the state the last one left, and one poll can pass several states \
+         when an awaiter is ready at once (the fast path). The hand-written machine's states, \
+         poll by poll:",
+    );
+    let (traced_sum, trace) = rt.block_on(rt.spawn(trace_states(AddTwoOrders::Start)));
+    for line in &trace {
+        show(line);
+    }
+    show(&format!(
+        "{} polls for {traced_sum}: one per Pending ({} in all) plus the one that finished",
+        trace.len(),
+        trace
+            .iter()
+            .filter(|line| line.ends_with("Pending"))
+            .count()
     ));
 }

@@ -68,15 +68,29 @@ pub(crate) fn ch07_method_builders(rt: &Runtime) {
         .map(|item| rt.spawn(async move { (item, work_item(item), thread_name()) }))
         .collect();
     let results = rt.block_on(brigade::when_all(tasks));
+    let brigade_took = started.elapsed();
     show(&format!(
         "{WORK_ITEMS} tasks on {WORKERS} brigade workers took {}:",
-        ms(started.elapsed())
+        ms(brigade_took)
     ));
     print_by_thread(&results);
+    if let Some(naive_took) = *crate::common::NAIVE_POOL_TOOK.lock().unwrap() {
+        show(&format!(
+            "chapter 2's naive pool took {} for the same work, brigade {}: {}",
+            ms(naive_took),
+            ms(brigade_took),
+            if brigade_took.as_secs_f64() < naive_took.as_secs_f64() * 0.8 {
+                "brigade was clearly faster this run"
+            } else if naive_took.as_secs_f64() < brigade_took.as_secs_f64() * 0.8 {
+                "the naive pool was clearly faster this run"
+            } else {
+                "within 20% of each other — with 8 jobs this small either can win a run"
+            }
+        ));
+    }
     say(
-        "Same answers (compare the checksums). With 8 jobs this small the two take about the \
-         same time — either can win a run; the difference shows at scale (BENCHMARKS.md). \
-         What the naive pool lacks and brigade adds: a queue per worker instead of one lock \
+        "Same answers (compare the checksums). The difference between the two shows at scale \
+         (BENCHMARKS.md). What the naive pool lacks and brigade adds: a queue per worker instead of one lock \
          for all, stealing between workers, parking without lost wake-ups, and a task that \
          can pause and resume, not just run once. (These spawns come from the main thread, so \
          they enter through the pool's shared injection queue; a task spawned inside a task \

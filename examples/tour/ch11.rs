@@ -48,6 +48,14 @@ pub(crate) fn ch11_yield_now() -> std::io::Result<()> {
     threads.sort();
     threads.dedup();
     show(&format!("every step ran on: {}", threads.join(", ")));
+    show(&format!(
+        "without yield_now, {} ran first",
+        if without.first().is_some_and(|step| step.starts_with('B')) {
+            "B"
+        } else {
+            "A (this run did not show the LIFO order explained below)"
+        }
+    ));
     say(
         "Why B before A? A task spawned (or woken) by the running task goes into the worker's \
          LIFO slot and runs right after it, while the data it was handed is still in the \

@@ -9,13 +9,19 @@ use brigade::Runtime;
 
 use crate::common::{chapter, ms, say, show};
 
-/// The article's contractor: paints rooms, checking the walkie-talkie between rooms.
-async fn paint_house(rooms: u32, token: CancellationToken) -> Result<u32, Cancelled> {
+/// The article's contractor: paints rooms, checking the walkie-talkie between rooms. Notes
+/// when each room was finished, so the tour can say which rooms came before the call.
+async fn paint_house(
+    rooms: u32,
+    token: CancellationToken,
+    finished: Arc<Mutex<Vec<Instant>>>,
+) -> Result<u32, Cancelled> {
     let mut painted = 0;
     for _ in 0..rooms {
         token.error_if_cancelled()?; // ThrowIfCancellationRequested, made for `?`
         brigade::time::sleep(Duration::from_millis(10)).await; // one room
         painted += 1;
+        finished.lock().unwrap().push(Instant::now());
     }
     Ok(painted)
 }
@@ -29,19 +35,34 @@ pub(crate) fn ch12_cancellation(rt: &Runtime) {
          and packs up. Here the contractor has 100 rooms, 10 ms each, and we call it off \
          after 55 ms:",
     );
-    let (outcome, took) = rt.block_on(rt.spawn(async {
+    let finished = Arc::new(Mutex::new(Vec::new()));
+    let rooms = Arc::clone(&finished);
+    let (outcome, called_off_at, called_off_after, took) = rt.block_on(rt.spawn(async move {
         let base_station = CancellationTokenSource::new();
         let started = Instant::now();
-        let job = brigade::spawn(paint_house(100, base_station.token()));
+        let job = brigade::spawn(paint_house(100, base_station.token(), rooms));
         brigade::time::sleep(Duration::from_millis(55)).await;
+        let called_off = Instant::now();
         base_station.cancel(); // "Stop painting!"
-        (job.await, started.elapsed())
+        let outcome = job.await;
+        (outcome, called_off, called_off - started, started.elapsed())
     }));
+    let finished = finished.lock().unwrap();
+    let before_call = finished.iter().filter(|&&at| at <= called_off_at).count();
+    let after_call = finished.len() - before_call;
+    let finishing = match after_call {
+        0 => "no room was under way, so the painter stopped at the next check".to_string(),
+        1 => "the painter finished the room under way (the check is between rooms) and \
+              stopped at the next check"
+            .to_string(),
+        more => format!("the painter still finished {more} rooms (unexpected)"),
+    };
     show(&format!(
-        "called off at 55 ms; the painter stopped at the next room, after {}: {outcome:?}",
+        "cancel() was called {} after the start, with {before_call} rooms painted; \
+         {finishing}, {} after the start: {outcome:?}",
+        ms(called_off_after),
         ms(took)
     ));
-
     say(
         "A painter who cannot keep checking leaves a number: register(callback) runs the \
          callback the moment cancel() is called, on the cancelling thread, newest first. And \

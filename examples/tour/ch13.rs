@@ -1,4 +1,4 @@
-//! 13. Real-world scenarios (A: HttpClient and a web API; B is ch13b.rs; C, D)
+//! 13. Real-world scenarios (A: HttpClient and a web API; B is ch13b.rs; C is ch13c.rs; D)
 
 use std::time::{Duration, Instant};
 
@@ -98,10 +98,13 @@ pub(crate) fn ch13_real_world(rt: &Runtime) {
     crate::ch13b::ch13b_database(rt);
 
     say(
-        "C. UI responsiveness: chapter 8 showed continuations resuming on a MainLoop; \
-         `cargo run --release --example main_loop_ui` is the seed's upload button with a \
-         spinner that never stops turning.",
+        "C. UI responsiveness: the seed's upload button. This thread becomes a UI thread (a \
+         MainLoop) with a spinner drawing a frame every 20 ms; a click runs ProcessLargeFile() \
+         — 200 ms of blocking work — through brigade::run, and the handler resumes on the UI \
+         thread to set the status. (`cargo run --release --example main_loop_ui` is the full \
+         version, with progress and a failing upload.)",
     );
+    crate::ch13c::ch13c_ui(rt);
 
     say(
         "D. A high-throughput web API: 2 000 requests, 64 at a time, from the client to the \

@@ -4,7 +4,10 @@
 
 use std::any::Any;
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::Duration;
+
+use brigade::runtime::StallReport;
 
 pub(crate) use brigade_test_support::allocations_on_this_thread;
 
@@ -102,4 +105,27 @@ pub(crate) fn thread_name() -> String {
 
 pub(crate) fn ms(duration: Duration) -> String {
     format!("{:.1} ms", duration.as_secs_f64() * 1_000.0)
+}
+
+/// How long chapter 2's naive pool took for the work items, so chapter 7 can compare brigade's
+/// time on the same work with a measured figure (None when chapter 2 did not run).
+pub(crate) static NAIVE_POOL_TOOK: Mutex<Option<Duration>> = Mutex::new(None);
+
+/// Stall reports from the tour's shared runtime, routed here by `Builder::on_stall` (main.rs)
+/// instead of going to stderr: the chapters that block a worker on purpose (chapter 5's
+/// `thread::sleep` tasks) print how many they caused and why; chapter 2b, which teaches
+/// stalls, shows the reports themselves from a runtime of its own.
+static STALLS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The tour runtime's `on_stall` hook: keeps the start of each stall (its end is reported
+/// too, with the time blocked; one line per stall is enough here).
+pub(crate) fn collect_stall(report: &StallReport) {
+    if !report.ended {
+        STALLS.lock().unwrap().push(report.to_string());
+    }
+}
+
+/// The stall reports collected since the last call, oldest first.
+pub(crate) fn take_stalls() -> Vec<String> {
+    std::mem::take(&mut *STALLS.lock().unwrap())
 }

@@ -149,6 +149,7 @@ impl Client {
     /// `GetAsync(url, ct)` + `EnsureSuccessStatusCode()` + `ReadFromJsonAsync<T>()` in one.
     /// A 4xx or 5xx status is an [`Error::Status`].
     #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         url: impl AsRef<str>,
@@ -158,6 +159,7 @@ impl Client {
 
     /// `POST`s `value` as JSON to `url` and returns the response.
     #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub async fn post_json<T: serde::Serialize + ?Sized>(
         &self,
         url: impl AsRef<str>,

@@ -119,6 +119,7 @@ impl RequestBuilder {
 
     /// Sets the body to `value` as JSON, with `content-type: application/json`.
     #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn json<T: serde::Serialize + ?Sized>(mut self, value: &T) -> RequestBuilder {
         if let Ok(request) = &mut self.request {
             match serde_json::to_vec(value) {

@@ -154,6 +154,7 @@ impl Response {
 
     /// Reads the whole body as JSON — .NET's `ReadFromJsonAsync<T>()`.
     #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, Error> {
         let bytes = self.bytes().await?;
         serde_json::from_slice(&bytes).map_err(Error::Json)

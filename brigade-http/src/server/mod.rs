@@ -66,7 +66,7 @@ pub use self::connection::PeerAddr;
 /// ```no_run
 /// use std::convert::Infallible;
 /// use brigade::cancel::CancellationTokenSource;
-/// use brigade_http::{service_fn, Full, Bytes, Server};
+/// use brigade_http::{service_fn, Full, Bytes, HttpResponse, Server};
 ///
 /// # brigade::block_on(async {
 /// let stop = CancellationTokenSource::new();
@@ -74,7 +74,7 @@ pub use self::connection::PeerAddr;
 ///     .await?
 ///     .shutdown_on(stop.token())
 ///     .serve(service_fn(|_request| async {
-///         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from("hello"))))
+///         Ok::<_, Infallible>(HttpResponse::new(Full::new(Bytes::from("hello"))))
 ///     }))
 ///     .await?;
 /// # Ok::<(), std::io::Error>(())
@@ -343,8 +343,8 @@ impl fmt::Debug for Server {
 /// [`Server`].
 ///
 /// ```no_run
-/// use brigade_http::{Bytes, Full, Incoming};
-/// use http::{Request, Response};
+/// use brigade_http::{Bytes, Full, Incoming, Request};
+/// use brigade_http::HttpResponse as Response;
 ///
 /// async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
 ///     Ok(Response::new(Full::new(Bytes::from("hello"))))

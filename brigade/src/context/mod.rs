@@ -26,6 +26,22 @@
 //!   spawn a thread-local read and a null check. With a value set, a spawn adds one atomic
 //!   increment (the map is shared, not copied). Reading a value is a binary search in a small
 //!   sorted array, with no atomics.
+//!
+//! ```
+//! use brigade::context::{AsyncLocal, ExecutionContext};
+//! static REQUEST_ID: AsyncLocal<u64> = AsyncLocal::new();
+//! # brigade::block_on(async {
+//! REQUEST_ID.set(7);
+//! // Flowed into the task: a snapshot taken at the spawn.
+//! assert_eq!(brigade::spawn(async { REQUEST_ID.get() }).await, Some(7));
+//! // Unless flow is suppressed.
+//! let empty = {
+//!     let _no_flow = ExecutionContext::suppress_flow();
+//!     brigade::spawn(async { REQUEST_ID.get() })
+//! };
+//! assert_eq!(empty.await, None);
+//! # });
+//! ```
 
 mod current;
 mod local;

@@ -37,6 +37,20 @@
 //! - `task_group.rs` — `TaskGroup`: spawning, cancelling, the token; `builder.rs` — its options;
 //!   `join.rs` — `join_next`, `join_all`, `try_join_all`, `shutdown`.
 //! - `for_each.rs` — `for_each_concurrent`; `when_each.rs` — `when_each`; `race.rs` — `race`.
+//!
+//! ```
+//! use brigade::TaskGroup;
+//! # brigade::block_on(async {
+//! let mut group = TaskGroup::new();
+//! for table in 1..=3 {
+//!     group.spawn(async move { table * 2 });
+//! }
+//! let mut dishes = group.join_all().await.unwrap();
+//! dishes.sort();
+//! assert_eq!(dishes, [2, 4, 6]);
+//! // Dropping a group instead would have cancelled every child still running.
+//! # });
+//! ```
 
 mod builder;
 mod for_each;

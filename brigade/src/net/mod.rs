@@ -8,6 +8,30 @@
 //!
 //! Cancel any wait with a token — `stream.read(&mut buf).with_cancellation(&token).await` —
 //! or a [`crate::time::timeout`]; dropping the operation's future is always safe.
+//!
+//! ```
+//! use std::time::Duration;
+//! use brigade::net::{TcpListener, TcpStream, UdpSocket};
+//! use brigade::time::timeout;
+//! # brigade::block_on(async {
+//! // TCP: a listener and a connection (see TcpStream for an echo).
+//! let listener = TcpListener::bind("127.0.0.1:0").await?;
+//! let _client = TcpStream::connect(listener.local_addr()?).await?;
+//! let (_server_side, peer) = listener.accept().await?;
+//! assert!(peer.ip().is_loopback());
+//!
+//! // Nobody else connects: a bounded wait gives up instead of hanging.
+//! assert!(timeout(Duration::from_millis(20), listener.accept()).await.is_err());
+//!
+//! // UDP: datagrams between two sockets.
+//! let (a, b) = (UdpSocket::bind("127.0.0.1:0").await?, UdpSocket::bind("127.0.0.1:0").await?);
+//! a.send_to(b"order up", b.local_addr()?).await?;
+//! let mut buf = [0; 16];
+//! let (n, from) = b.recv_from(&mut buf).await?;
+//! assert_eq!((&buf[..n], from), (&b"order up"[..], a.local_addr()?));
+//! # Ok::<(), std::io::Error>(())
+//! # }).unwrap();
+//! ```
 
 mod addr;
 pub(crate) mod poll_evented;

@@ -190,6 +190,7 @@ macro_rules! stream_traits {
         }
 
         #[cfg(feature = "tokio-io")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "tokio-io")))]
         impl tokio::io::AsyncRead for $ty {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
@@ -213,6 +214,7 @@ macro_rules! stream_traits {
         }
 
         #[cfg(feature = "hyper")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
         impl hyper::rt::Read for $ty {
             fn poll_read(
                 self: std::pin::Pin<&mut Self>,
@@ -268,6 +270,7 @@ macro_rules! stream_traits {
         }
 
         #[cfg(feature = "tokio-io")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "tokio-io")))]
         impl tokio::io::AsyncWrite for $ty {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
@@ -305,6 +308,7 @@ macro_rules! stream_traits {
         }
 
         #[cfg(feature = "hyper")]
+        #[cfg_attr(docsrs, doc(cfg(feature = "hyper")))]
         impl hyper::rt::Write for $ty {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,

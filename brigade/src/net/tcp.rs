@@ -96,6 +96,27 @@ impl fmt::Debug for TcpListener {
 /// (feature `hyper`). After setup, reads and writes allocate nothing (I1). A reset, EOF or any
 /// other I/O error comes back as an `io::Error` or a 0-byte read (I3).
 /// Cancel a wait with [`crate::cancel::CancellationExt::with_cancellation`] or a timeout.
+///
+/// ```
+/// use brigade::net::{TcpListener, TcpStream};
+/// # brigade::block_on(async {
+/// let listener = TcpListener::bind("127.0.0.1:0").await?;
+/// let addr = listener.local_addr()?;
+/// let echo = brigade::spawn(async move {
+///     let (mut peer, _) = listener.accept().await?;
+///     let mut buf = [0; 5];
+///     peer.read_exact(&mut buf).await?;
+///     peer.write_all(&buf).await
+/// });
+/// let mut stream = TcpStream::connect(addr).await?;
+/// stream.write_all(b"hello").await?;
+/// let mut reply = [0; 5];
+/// stream.read_exact(&mut reply).await?;
+/// assert_eq!(&reply, b"hello");
+/// echo.await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct TcpStream {
     io: PollEvented<mio::net::TcpStream>,
 }

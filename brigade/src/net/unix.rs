@@ -42,6 +42,25 @@ fn abstract_addr(_name: &[u8]) -> io::Result<SocketAddr> {
 }
 
 /// A Unix domain socket server.
+///
+/// ```
+/// use brigade::net::{UnixListener, UnixStream};
+/// # brigade::block_on(async {
+/// // On Linux a leading NUL byte names an abstract socket: no file to clean up.
+/// let name = format!("\0brigade-doc-{}", std::process::id());
+/// let listener = UnixListener::bind(&name)?;
+/// let server = brigade::spawn(async move {
+///     let (mut peer, _) = listener.accept().await?;
+///     peer.write_all(b"welcome").await
+/// });
+/// let mut client = UnixStream::connect(&name).await?;
+/// let mut greeting = [0; 7];
+/// client.read_exact(&mut greeting).await?;
+/// assert_eq!(&greeting, b"welcome");
+/// server.await?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct UnixListener {
     io: PollEvented<mio::net::UnixListener>,
 }
@@ -114,6 +133,18 @@ impl fmt::Debug for UnixListener {
 }
 
 /// A Unix domain stream connection; reads and writes like [`super::TcpStream`].
+///
+/// ```
+/// use brigade::net::UnixStream;
+/// # brigade::block_on(async {
+/// let (mut left, mut right) = UnixStream::pair()?;
+/// left.write_all(b"ping").await?;
+/// let mut buf = [0; 4];
+/// right.read_exact(&mut buf).await?;
+/// assert_eq!(&buf, b"ping");
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
 pub struct UnixStream {
     io: PollEvented<mio::net::UnixStream>,
 }

@@ -7,6 +7,19 @@ use std::sync::atomic::Ordering::Relaxed;
 use crate::pool::Shared;
 
 /// A snapshot of a runtime's counters. Counters only grow; depths are instantaneous.
+///
+/// ```
+/// let rt = brigade::Runtime::builder().workers(2).build()?;
+/// rt.block_on(brigade::when_all((0..10).map(|i| rt.spawn(async move { i }))));
+/// let metrics = rt.metrics();
+/// assert_eq!(metrics.workers, 2);
+/// assert!(metrics.tasks_spawned >= 10);
+/// println!(
+///     "{} tasks done, {} spare workers, {} stalls",
+///     metrics.tasks_completed, metrics.spare_workers, metrics.stalls_detected
+/// );
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RuntimeMetrics {

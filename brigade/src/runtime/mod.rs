@@ -11,6 +11,22 @@
 //!   is dropped, and the worker threads are joined (P3).
 //! - Spawning onto a runtime that has shut down never runs the future; the task reports
 //!   `TaskError::RuntimeShutdown` ([`Handle::try_spawn`] says so up front).
+//!
+//! ```
+//! use brigade::Runtime;
+//! let rt = Runtime::builder().workers(2).build()?;
+//! let total = rt.block_on(async {
+//!     // Inside rt.block_on, brigade::spawn and brigade::run reach rt.
+//!     let parts = (0..4).map(|i| brigade::spawn(async move { i }));
+//!     brigade::when_all(parts).await.into_iter().sum::<i32>()
+//! });
+//! assert_eq!(total, 6);
+//! let read = rt.block_on(brigade::run(|| std::fs::read_to_string("Cargo.toml")));
+//! assert!(read.is_ok());
+//! assert!(rt.metrics().tasks_spawned >= 4);
+//! drop(rt); // shuts down: every task dropped, the workers joined (P3)
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 mod block_on;
 pub(crate) mod builder;
@@ -55,6 +71,18 @@ pub struct Runtime {
 }
 
 /// A cloneable reference to a runtime, for spawning onto it from any thread.
+///
+/// ```
+/// let rt = brigade::Runtime::builder().workers(2).build()?;
+/// let handle = rt.handle().clone();
+/// // From any thread: spawn onto the runtime through its handle.
+/// let task = std::thread::spawn(move || handle.spawn(async { 2 + 2 })).join().unwrap();
+/// assert_eq!(rt.block_on(task), 4);
+/// // Inside a task, Handle::current() is the runtime running it.
+/// let workers = rt.block_on(rt.spawn(async { brigade::Handle::current().metrics().workers }));
+/// assert_eq!(workers, 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Handle {
     pub(crate) shared: Arc<Shared>,
@@ -442,6 +470,13 @@ pub(crate) fn with_current_or_default_pool<R>(f: impl FnOnce(&Arc<Shared>) -> R)
 ///
 /// Returns at once (S1). Await the [`Task`] for the output; drop it to let the task run on
 /// detached (S5).
+///
+/// ```
+/// # brigade::block_on(async {
+/// let orders = (1..=3).map(|table| brigade::spawn(async move { table * 10 }));
+/// assert_eq!(brigade::when_all(orders).await, vec![10, 20, 30]);
+/// # });
+/// ```
 #[track_caller]
 pub fn spawn<F>(future: F) -> Task<F::Output>
 where
@@ -453,6 +488,14 @@ where
 }
 
 /// [`spawn`] with a task name, shown in diagnostics.
+///
+/// ```
+/// # brigade::block_on(async {
+/// let task = brigade::spawn_named("bake-bread", async { "bread" });
+/// assert_eq!(task.name(), Some("bake-bread")); // also in stall reports and rt.dump()
+/// assert_eq!(task.await, "bread");
+/// # });
+/// ```
 #[track_caller]
 pub fn spawn_named<F>(name: impl Into<String>, future: F) -> Task<F::Output>
 where
@@ -491,6 +534,14 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
 ///
 /// Use it for `std::thread::sleep`, blocking file or database calls, and long computations.
 /// A closure that has started cannot be cancelled; `cancel()` before it starts drops it.
+///
+/// ```
+/// # brigade::block_on(async {
+/// // A blocking read moves off the workers; the awaiting task holds no thread meanwhile.
+/// let length = brigade::run(|| std::fs::read("Cargo.toml").map(|bytes| bytes.len())).await;
+/// assert!(length.unwrap() > 0);
+/// # });
+/// ```
 #[track_caller]
 pub fn run<F, R>(closure: F) -> Task<R>
 where
@@ -509,6 +560,15 @@ where
 ///
 /// # Panics
 /// If `future` panics, and on a `MainLoop`'s thread whose loop has work waiting (X5).
+///
+/// ```
+/// // The bridge from synchronous code (main, a test, a callback) into async code.
+/// let answer = brigade::block_on(async {
+///     brigade::time::sleep(std::time::Duration::from_millis(1)).await;
+///     42
+/// });
+/// assert_eq!(answer, 42);
+/// ```
 #[track_caller]
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let handle = Handle::try_current().unwrap_or_else(|| global::default_handle().clone());

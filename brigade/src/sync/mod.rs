@@ -22,6 +22,38 @@
 //! - Waiters are served first come, first served (Y1).
 //! - Ready operations spend from the task's cooperative budget (`coop.rs`, Y9), so a task whose
 //!   channel is always ready still lets the others on its worker run.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use brigade::sync::{channel, Semaphore};
+//! # brigade::block_on(async {
+//! // A bounded channel: the producer waits while 8 are queued.
+//! let (tx, rx) = channel::<u32>(8);
+//! brigade::spawn(async move {
+//!     for i in 1..=3 {
+//!         tx.send(i).await.unwrap();
+//!     }
+//! })
+//! .detach();
+//! let mut got = Vec::new();
+//! while let Some(i) = rx.recv().await {
+//!     got.push(i); // None once the last sender is gone and the queue drained
+//! }
+//! assert_eq!(got, [1, 2, 3]);
+//!
+//! // A semaphore: at most two jobs at once (SemaphoreSlim.WaitAsync).
+//! let limit = Arc::new(Semaphore::new(2));
+//! let jobs = (0..6).map(|_| {
+//!     let limit = Arc::clone(&limit);
+//!     brigade::spawn(async move {
+//!         let _permit = limit.acquire().await.unwrap(); // released when dropped
+//!         brigade::yield_now().await;
+//!     })
+//! });
+//! brigade::when_all(jobs).await;
+//! assert_eq!(limit.available_permits(), 2);
+//! # });
+//! ```
 
 mod barrier;
 pub mod broadcast;

@@ -27,6 +27,18 @@
 //! - A wake-up is never lost: a context that drops a [`Runnable`] without running it ends the
 //!   task (its awaiter gets `TaskError::RuntimeShutdown`) instead of leaving it hanging; so
 //!   does a `MainLoop` that is dropped.
+//!
+//! ```
+//! use brigade::sync_context::MainLoop;
+//! let main_loop = MainLoop::new(); // this thread is now the "UI thread"
+//! let ui = std::thread::current().id();
+//! let on_click = main_loop.spawn_local(async move {
+//!     let worker = brigade::run(|| std::thread::current().id()).await; // off the UI thread
+//!     assert_ne!(worker, ui);
+//!     std::thread::current().id() == ui // ... and back on it after the await
+//! });
+//! assert!(main_loop.run(on_click));
+//! ```
 
 mod configure_await;
 mod main_loop;

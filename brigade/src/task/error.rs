@@ -5,6 +5,19 @@ use std::any::Any;
 use std::fmt;
 
 /// The reason a task has no output to give.
+///
+/// ```
+/// use brigade::TaskError;
+/// # brigade::block_on(async {
+/// let failed = brigade::spawn(async { panic!("no more soup") });
+/// match failed.join().await {
+///     Err(TaskError::Panicked(payload)) => {
+///         assert_eq!(payload.downcast_ref::<&str>(), Some(&"no more soup"));
+///     }
+///     other => panic!("expected a panic, got {other:?}"),
+/// }
+/// # });
+/// ```
 pub enum TaskError {
     /// The task was cancelled through [`Task::cancel`](crate::Task::cancel) before it finished.
     Cancelled,

@@ -22,6 +22,33 @@ use super::id::{describe, TaskId};
 /// - [`join`](Task::join) gives `Result<T, TaskError>` instead.
 /// - [`cancel`](Task::cancel) drops the task's future at its next opportunity.
 /// - Dropping the handle (or [`detach`](Task::detach)) lets the task run to completion on its own.
+///
+/// ```
+/// # brigade::block_on(async {
+/// let soup = brigade::spawn(async { "soup" });
+/// assert_eq!(soup.await, "soup");
+///
+/// // join(): the panic as a value, instead of re-raised
+/// let burnt = brigade::spawn(async { panic!("the oven caught fire") });
+/// assert!(burnt.join().await.unwrap_err().is_panic());
+///
+/// // cancel(): the future is dropped at its next opportunity
+/// let slow = brigade::spawn(brigade::time::sleep(std::time::Duration::from_secs(60)));
+/// assert!(slow.cancel().await.unwrap_err().is_cancelled());
+/// # });
+/// ```
+///
+/// A `Task` is awaited once: `.await` consumes it, so .NET's ValueTask rule ("await it exactly
+/// once") is a compile error here. To share one result, use [`crate::sync::watch`],
+/// [`crate::sync::broadcast`] or [`crate::sync::OnceCell`].
+///
+/// ```compile_fail,E0382
+/// # brigade::block_on(async {
+/// let task = brigade::spawn(async { 1 });
+/// let first = task.await;
+/// let second = task.await; // error[E0382]: use of moved value: `task`
+/// # });
+/// ```
 #[must_use = "a Task runs in the background even if dropped; use `.detach()` to say so"]
 pub struct Task<T> {
     raw: RawTask,
@@ -149,6 +176,14 @@ impl<T> fmt::Debug for Task<T> {
 }
 
 /// The future returned by [`Task::join`] and [`Task::cancel`]: the task's outcome as a value.
+///
+/// ```
+/// use brigade::task::Join;
+/// # brigade::block_on(async {
+/// let join: Join<i32> = brigade::spawn(async { 6 * 7 }).join();
+/// assert!(matches!(join.await, Ok(42)));
+/// # });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct Join<T> {

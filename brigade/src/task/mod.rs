@@ -10,6 +10,21 @@
 //! spawn → cell allocated (NOTIFIED) → run queue → `run`: RUNNING, poll once →
 //! `Pending`: idle until a waker fires (NOTIFIED → back to a queue) |
 //! `Ready`: COMPLETE, output stored, join waker woken → the handle takes the output.
+//!
+//! ```
+//! use brigade::{Promise, Task, TaskError};
+//! # brigade::block_on(async {
+//! let task: Task<u32> = brigade::spawn(async { 7 });
+//! assert_eq!(task.await, 7);
+//!
+//! let cancelled = brigade::spawn(std::future::pending::<()>()).cancel().await;
+//! assert!(matches!(cancelled, Err(TaskError::Cancelled)));
+//!
+//! let (promise, value) = Promise::new(); // TaskCompletionSource
+//! brigade::spawn(async move { promise.set("set by hand").is_ok() }).detach();
+//! assert_eq!(value.await.unwrap(), "set by hand");
+//! # });
+//! ```
 
 mod cell;
 pub(crate) mod current;

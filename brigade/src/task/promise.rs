@@ -62,6 +62,18 @@ impl<T> Shared<T> {
 
 /// The setting half of a promise (TaskCompletionSource). Clone it to give several producers a
 /// chance to set it; the first wins.
+///
+/// ```
+/// # brigade::block_on(async {
+/// let (promise, answer) = brigade::Promise::<u32>::new();
+/// std::thread::spawn(move || promise.set(42)); // any thread may set it
+/// assert_eq!(answer.await.unwrap(), 42);
+///
+/// let (promise, never) = brigade::Promise::<u32>::new();
+/// drop(promise); // dropped unset: the awaiter gets an error, not a hang
+/// assert!(never.await.is_err());
+/// # });
+/// ```
 pub struct Promise<T> {
     shared: Arc<Shared<T>>,
 }

@@ -66,6 +66,18 @@ pub enum MissedTicks {
 }
 
 /// The ticker returned by [`interval`] and [`interval_at`]. It allocates once, when made.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// # brigade::block_on(async {
+/// let started = Instant::now();
+/// let mut ticks = brigade::time::interval(Duration::from_millis(10));
+/// for _ in 0..3 {
+///     ticks.tick().await; // the first tick is due at once, then one every 10 ms
+/// }
+/// assert!(started.elapsed() >= Duration::from_millis(20));
+/// # });
+/// ```
 pub struct Interval {
     /// Boxed so `tick(&mut self)` works on an `Interval` that is not pinned.
     sleep: Pin<Box<Sleep>>,

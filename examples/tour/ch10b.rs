@@ -1,8 +1,16 @@
-// A draft chapter for the tour (issue 14, item 6): task groups, after chapter 10's when_all.
-// Not registered as an example: the lead drops `ch10b_task_groups` into tour.rs (it uses the
-// tour's `chapter`, `say`, `show` and `ms` helpers, and needs `use brigade::TaskGroup;` and
-// `use brigade::group::GroupError;` beside the tour's imports) and calls it after
-// `ch10_best_practices(&rt)`.
+//! 10b. Task groups: structured concurrency (issue 14), after chapter 10's when_all
+//!
+//! A handler fans out three calls; one fails; a fail-fast `TaskGroup` cancels the other two and
+//! waits for them before the handler answers, so nothing it started outlives it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brigade::group::GroupError;
+use brigade::{Runtime, TaskGroup};
+
+use crate::common::{chapter, ms, say, show};
 
 /// One call a handler makes: waits `delay`, then answers or fails. `stopped` counts the calls
 /// that ended early — their future was dropped before they answered.
@@ -30,7 +38,7 @@ async fn backend_call(
     }
 }
 
-fn ch10b_task_groups(rt: &Runtime) {
+pub(crate) fn ch10b_task_groups(rt: &Runtime) {
     chapter("10b. Task groups: nothing outlives the handler");
     say(
         "when_all waits for everything, and a dropped Task keeps running: a handler that fails \
@@ -47,7 +55,10 @@ fn ch10b_task_groups(rt: &Runtime) {
         let mut group = TaskGroup::fail_fast();
         let group_id = group.id();
         let slow = Duration::from_secs(2);
-        group.spawn_named("profile", backend_call("profile", slow, false, calls.clone()));
+        group.spawn_named(
+            "profile",
+            backend_call("profile", slow, false, calls.clone()),
+        );
         group.spawn_named("orders", backend_call("orders", slow, false, calls.clone()));
         group.spawn_named(
             "prices",
@@ -70,15 +81,21 @@ fn ch10b_task_groups(rt: &Runtime) {
         other => show(&format!("the handler answered: {other:?}")),
     }
     show(&format!(
-        "it took {} (the slow calls would have taken 2 s)",
+        "it answered after {} (the two slow calls alone would take 2 s each)",
         ms(took)
     ));
     show(&format!(
-        "calls cancelled and awaited before it answered: {}",
+        "calls stopped early (their futures dropped) before it answered: {} of the 2 slow \
+         ones",
         stopped.load(Ordering::SeqCst)
     ));
     show(&format!(
-        "tasks of its group still alive afterwards (rt.dump()): {left_over}"
+        "tasks of its group still alive afterwards (rt.dump()): {left_over}{}",
+        if left_over == 0 {
+            ": nothing outlived the handler"
+        } else {
+            " — still running after the handler returned"
+        }
     ));
     say(
         "The group also lends a token (group.token()) to pass to sockets, sleeps and queries, \
