@@ -16,6 +16,7 @@
 //! | connections served at once (beyond: accept waits) | 10 000 | [`max_connections`](Server::max_connections) |
 //! | graceful shutdown on a token, drained within | 30 s | [`shutdown_on`](Server::shutdown_on), [`drain_timeout`](Server::drain_timeout) |
 //! | accept errors | survived | (`EMFILE`: pause and retry, I2) |
+//! | HTTPS: the TLS handshake must complete within | the header-read timeout (10 s) | [`tls`](Server::tls), [`header_read_timeout`](Server::header_read_timeout) |
 //!
 //! # Invariants
 //! - The accept loop never spins: out of file descriptors, it pauses (I2); at the connection
@@ -33,6 +34,7 @@ mod limit;
 mod panic;
 mod request;
 mod sniff;
+mod tls;
 
 use std::fmt;
 use std::future::{poll_fn, Future};
@@ -59,6 +61,7 @@ use crate::BoxError;
 
 pub use self::body::{BodyError, Incoming, MinDataRate};
 pub use self::connection::PeerAddr;
+pub use self::tls::ServerTls;
 
 /// An HTTP server on a brigade [`TcpListener`]: HTTP/1.1 and HTTP/2 (detected per
 /// connection), with a header-read timeout, a connection limit and graceful shutdown.
@@ -90,6 +93,7 @@ pub struct Server {
     http1_only: bool,
     shutdown: CancellationToken,
     drain_timeout: Duration,
+    tls: Option<ServerTls>,
 }
 
 impl Server {
@@ -133,6 +137,7 @@ impl Server {
             http1_only: false,
             shutdown: CancellationToken::none(),
             drain_timeout: Server::DEFAULT_DRAIN_TIMEOUT,
+            tls: None,
         }
     }
 
@@ -216,6 +221,17 @@ impl Server {
         self
     }
 
+    /// Serves HTTPS: every connection starts with a TLS handshake presenting `tls`'s
+    /// certificate; ALPN offers `h2` and `http/1.1` on the one port (only `http/1.1` with
+    /// [`http1_only`](Server::http1_only)). The handshake must complete within the
+    /// [`header_read_timeout`](Server::header_read_timeout) (10 s by default; `None` leaves it
+    /// unbounded), so a client that connects and sends no ClientHello loses its slot then.
+    /// Keep a clone of `tls` to [reload](ServerTls::reload_pem_files) the certificate later.
+    pub fn tls(mut self, tls: ServerTls) -> Server {
+        self.tls = Some(tls);
+        self
+    }
+
     /// How long a graceful shutdown waits for connections to finish before closing them.
     /// Default: 30 s.
     pub fn drain_timeout(mut self, timeout: Duration) -> Server {
@@ -251,6 +267,9 @@ impl Server {
                 idle: self.idle_timeout,
             },
             min_body_rate: self.min_request_body_rate,
+            tls: self.tls.clone(),
+            tls_handshake_timeout: self.header_read_timeout,
+            http1_only: self.http1_only,
         }
     }
 
@@ -334,6 +353,7 @@ impl fmt::Debug for Server {
             .field("http1_only", &self.http1_only)
             .field("shutdown", &self.shutdown)
             .field("drain_timeout", &self.drain_timeout)
+            .field("tls", &self.tls.is_some())
             .finish()
     }
 }
