@@ -53,6 +53,13 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The server did not accept the WebSocket handshake.
+    WebSocketHandshake {
+        /// `host:port` of the server.
+        authority: String,
+        /// What it answered instead.
+        what: String,
+    },
     /// The request (or the reading of its response body) took longer than its timeout.
     Timeout {
         /// The timeout that passed.
@@ -155,6 +162,9 @@ impl fmt::Display for Error {
             Error::Tls {
                 authority, source, ..
             } => write!(f, "TLS handshake with {authority} failed: {source}"),
+            Error::WebSocketHandshake { authority, what } => {
+                write!(f, "WebSocket handshake with {authority} failed: {what}")
+            }
             Error::InvalidTlsConfig { reason } => {
                 write!(f, "the client's TLS configuration is unusable: {reason}")
             }

@@ -84,10 +84,11 @@
 pub mod client;
 mod error;
 pub mod server;
+pub mod websocket;
 
 pub use client::{Client, ClientBuilder, RequestBuilder, Response, ResponseBody};
 pub use error::Error;
-pub use server::{serve, BodyError, Incoming, MinDataRate, PeerAddr, Server};
+pub use server::{serve, BodyError, Incoming, MinDataRate, PeerAddr, Server, ServerTls};
 
 /// The bytes type of bodies (from the `bytes` crate).
 pub use bytes::Bytes;

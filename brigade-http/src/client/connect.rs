@@ -26,11 +26,16 @@ pub(crate) enum Connected {
     Http2(http2::SendRequest<RequestBody>),
 }
 
+/// A client TLS configuration, or why it could not be built.
+pub(crate) type TlsConfig = Result<Arc<brigade_tls::rustls::ClientConfig>, Arc<std::io::Error>>;
+
 /// How to reach hosts: the TLS configuration (if it could be built) and whether plain-TCP
 /// connections speak HTTP/2 from the first byte.
 #[derive(Clone)]
 pub(crate) struct Connector {
-    pub(crate) tls: Result<Arc<brigade_tls::rustls::ClientConfig>, Arc<std::io::Error>>,
+    pub(crate) tls: TlsConfig,
+    /// The same, offering only `http/1.1` in ALPN: for WebSocket handshakes.
+    pub(crate) tls_websocket: TlsConfig,
     pub(crate) http2_prior_knowledge: bool,
 }
 
@@ -45,16 +50,7 @@ impl Connector {
                 handshake_http1(key, tcp).await.map(Connected::Http1)
             };
         }
-        let config = self.tls.clone().map_err(|error| Error::InvalidTlsConfig {
-            reason: error.to_string(),
-        })?;
-        let tls = brigade_tls::connect(config, server_name(key)?, tcp)
-            .await
-            .map_err(|source| Error::Tls {
-                authority: key.to_string(),
-                failure: TlsFailure::of(&source),
-                source,
-            })?;
+        let tls = self.tls_handshake(key, self.tls.clone(), tcp).await?;
         if tls.alpn_protocol() == Some(b"h2") {
             handshake_http2(key, tls).await.map(Connected::Http2)
         } else if self.http2_prior_knowledge {
@@ -69,6 +65,27 @@ impl Connector {
         } else {
             handshake_http1(key, tls).await.map(Connected::Http1)
         }
+    }
+}
+
+impl Connector {
+    /// The TLS handshake with `key`'s server over `tcp`.
+    pub(crate) async fn tls_handshake(
+        &self,
+        key: &HostKey,
+        config: TlsConfig,
+        tcp: TcpStream,
+    ) -> Result<brigade_tls::ClientTlsStream<TcpStream>, Error> {
+        let config = config.map_err(|error| Error::InvalidTlsConfig {
+            reason: error.to_string(),
+        })?;
+        brigade_tls::connect(config, server_name(key)?, tcp)
+            .await
+            .map_err(|source| Error::Tls {
+                authority: key.to_string(),
+                failure: TlsFailure::of(&source),
+                source,
+            })
     }
 }
 

@@ -25,8 +25,8 @@
 //! - Buffered bodies (`bytes`, `text`, `json`) are capped
 //!   ([`ClientBuilder::max_buffered_body`]); [`Response::chunk`] streams without a cap.
 
-mod connect;
-mod pool;
+pub(crate) mod connect;
+pub(crate) mod pool;
 mod request;
 mod response;
 
@@ -41,7 +41,8 @@ use hyper::client::conn::http2;
 use self::connect::{Connected, Connector};
 use self::pool::{Http2Checkout, Pool, RequestBody};
 use self::request::Prepared;
-use self::response::{Checkin, Limits};
+use self::response::Checkin;
+pub(crate) use self::response::Limits;
 use crate::Error;
 
 pub use self::request::RequestBuilder;
@@ -195,6 +196,10 @@ impl Client {
 
     pub(crate) fn config(&self) -> &ClientConfig {
         &self.shared.config
+    }
+
+    pub(crate) fn connector(&self) -> &Connector {
+        &self.shared.connector
     }
 
     /// Sends a checked request under its deadline and token.
@@ -550,8 +555,13 @@ impl ClientBuilder {
         };
         // A configuration that cannot be built (no root trusted at all, a key rustls cannot
         // use) fails each https request with the reason; http:// is unaffected.
+        let tls_websocket = brigade_tls::ClientSettings {
+            alpn: vec![b"http/1.1".to_vec()],
+            ..tls.clone()
+        };
         let connector = Connector {
             tls: tls.build().map_err(Arc::new),
+            tls_websocket: tls_websocket.build().map_err(Arc::new),
             http2_prior_knowledge: self.config.http2_prior_knowledge,
         };
         Client {

@@ -57,7 +57,12 @@ use self::accept::{AcceptBackoff, AcceptFailure};
 use self::activity::IdleLimits;
 use self::connection::{serve_connection, ConnectionSettings, ShutdownSignals};
 use self::limit::ConnectionLimit;
+use crate::websocket::{WebSocket, WebSocketConfig, WebSocketRoutes};
 use crate::BoxError;
+
+/// A WebSocket route's handler, type-erased.
+type WebSocketHandler =
+    Arc<dyn Fn(WebSocket) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 pub use self::body::{BodyError, Incoming, MinDataRate};
 pub use self::connection::PeerAddr;
@@ -94,6 +99,7 @@ pub struct Server {
     shutdown: CancellationToken,
     drain_timeout: Duration,
     tls: Option<ServerTls>,
+    websocket_routes: Vec<(String, WebSocketHandler, WebSocketConfig)>,
 }
 
 impl Server {
@@ -138,6 +144,7 @@ impl Server {
             shutdown: CancellationToken::none(),
             drain_timeout: Server::DEFAULT_DRAIN_TIMEOUT,
             tls: None,
+            websocket_routes: Vec::new(),
         }
     }
 
@@ -232,6 +239,48 @@ impl Server {
         self
     }
 
+    /// Routes WebSocket handshakes on `path` (exact match) to `handler`, which runs as a task
+    /// of its own with the [`WebSocket`] once the connection is upgraded; every other request
+    /// goes to the service given to [`serve`](Server::serve). A plain request to `path` gets
+    /// `426 Upgrade Required`. Messages are capped at 16 MiB (see [`crate::websocket`]);
+    /// [`websocket_with_config`](Server::websocket_with_config) changes that. Works over
+    /// HTTPS too (`wss://`).
+    ///
+    /// ```no_run
+    /// # brigade::block_on(async {
+    /// use brigade_http::websocket::WebSocket;
+    /// let server = brigade_http::Server::bind("127.0.0.1:8080").await?.websocket("/ws", |mut ws: WebSocket| async move {
+    ///     while let Some(Ok(message)) = ws.recv().await {
+    ///         if ws.send(message).await.is_err() { break; }
+    ///     }
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn websocket<H, F>(self, path: impl Into<String>, handler: H) -> Server
+    where
+        H: Fn(WebSocket) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.websocket_with_config(path, crate::websocket::default_config(), handler)
+    }
+
+    /// [`websocket`](Server::websocket) with limits of its own (message and frame sizes).
+    pub fn websocket_with_config<H, F>(
+        mut self,
+        path: impl Into<String>,
+        config: WebSocketConfig,
+        handler: H,
+    ) -> Server
+    where
+        H: Fn(WebSocket) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handler: WebSocketHandler = Arc::new(move |ws| Box::pin(handler(ws)));
+        self.websocket_routes.push((path.into(), handler, config));
+        self
+    }
+
     /// How long a graceful shutdown waits for connections to finish before closing them.
     /// Default: 30 s.
     pub fn drain_timeout(mut self, timeout: Duration) -> Server {
@@ -295,9 +344,13 @@ impl Server {
             max_connections,
             shutdown,
             drain_timeout,
+            websocket_routes,
             ..
         } = self;
-        let service = Arc::new(service);
+        let service = Arc::new(WebSocketRoutes {
+            inner: service,
+            routes: websocket_routes.into(),
+        });
         let limit = ConnectionLimit::new(max_connections);
         let finish = CancellationTokenSource::new();
         let close_now = CancelOnDrop(CancellationTokenSource::new());
@@ -354,6 +407,14 @@ impl fmt::Debug for Server {
             .field("shutdown", &self.shutdown)
             .field("drain_timeout", &self.drain_timeout)
             .field("tls", &self.tls.is_some())
+            .field(
+                "websocket_routes",
+                &self
+                    .websocket_routes
+                    .iter()
+                    .map(|route| &route.0)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
