@@ -58,6 +58,14 @@ impl TlsFailure {
                 | CertificateError::NotValidForNameContext { .. } => TlsFailure::WrongHost,
                 CertificateError::UnknownIssuer => TlsFailure::UnknownIssuer,
                 CertificateError::Revoked => TlsFailure::Revoked,
+                other if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                    TlsFailure::BadCertificate(
+                        "it is a CA certificate (basicConstraints CA:TRUE) presented as the \
+                         server's own; a server needs a leaf certificate (with openssl req \
+                         -x509: -addext basicConstraints=critical,CA:FALSE)"
+                            .to_owned(),
+                    )
+                }
                 other => TlsFailure::BadCertificate(format!("{other:?}")),
             },
             rustls::Error::NoApplicationProtocol
