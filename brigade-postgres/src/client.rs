@@ -20,12 +20,13 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 
 use brigade::cancel::CancellationToken;
-use tokio_postgres::tls::NoTlsStream;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Connection, Row, Statement, ToStatement};
+use tokio_postgres::{Row, Statement, ToStatement};
+
+use crate::tls::PgTlsConnect;
 
 use crate::cancel::QueryCanceller;
-use crate::socket::{Endpoint, Socket};
+use crate::socket::Endpoint;
 use crate::statement_cache::StatementCache;
 use crate::Error;
 
@@ -60,9 +61,10 @@ impl Client {
     /// Spawns `connection` (the protocol driver) as a brigade task and wraps `client`.
     pub(crate) fn start(
         client: tokio_postgres::Client,
-        connection: Connection<Socket, NoTlsStream>,
+        connection: impl Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
         endpoint: Endpoint,
         cache_capacity: usize,
+        tls: Option<PgTlsConnect>,
     ) -> Client {
         let connection_error = Arc::new(Mutex::new(None));
         let report_to = Arc::clone(&connection_error);
@@ -73,7 +75,7 @@ impl Client {
             }
         })
         .detach();
-        let canceller = QueryCanceller::new(client.cancel_token(), endpoint.clone());
+        let canceller = QueryCanceller::new(client.cancel_token(), endpoint.clone(), tls);
         Client {
             inner: client,
             canceller,
