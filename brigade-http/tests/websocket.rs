@@ -14,6 +14,7 @@ use brigade_tls::testing::{TempDir, TestCa};
 use common::TestServer;
 
 /// Echoes text and binary; "close me" is answered with close code 4000.
+#[allow(clippy::collapsible_match)] // the guard would move the message it sends
 async fn echo(mut ws: WebSocket) {
     while let Some(Ok(message)) = ws.recv().await {
         match message {

@@ -48,7 +48,8 @@ fn describe(error: &dyn std::error::Error) -> String {
 /// a [`Pool`](crate::Pool).
 pub struct Client {
     inner: tokio_postgres::Client,
-    canceller: QueryCanceller,
+    /// Boxed: a pooled client (moved around by the pool) stays small.
+    canceller: Box<QueryCanceller>,
     endpoint: Endpoint,
     /// Set by the connection task if the connection ended in an error.
     connection_error: Arc<Mutex<Option<String>>>,
@@ -75,7 +76,11 @@ impl Client {
             }
         })
         .detach();
-        let canceller = QueryCanceller::new(client.cancel_token(), endpoint.clone(), tls);
+        let canceller = Box::new(QueryCanceller::new(
+            client.cancel_token(),
+            endpoint.clone(),
+            tls,
+        ));
         Client {
             inner: client,
             canceller,
@@ -140,7 +145,7 @@ impl Client {
     /// A handle that can stop this connection's running query; cloneable and `'static`, so it
     /// also serves while a [`Transaction`](tokio_postgres::Transaction) borrows the client.
     pub fn canceller(&self) -> QueryCanceller {
-        self.canceller.clone()
+        (*self.canceller).clone()
     }
 
     /// Runs `work` — any query future on this connection — under `token`. See

@@ -37,8 +37,8 @@ pub enum TlsFailure {
 }
 
 impl TlsFailure {
-    /// The TLS failure behind `error`, if it is one (an `io::Error` from a [`TlsStream`]
-    /// (crate::TlsStream) or a handshake).
+    /// The TLS failure behind `error`, if it is one (an `io::Error` from a
+    /// [`TlsStream`](crate::TlsStream) or a handshake).
     pub fn of(error: &io::Error) -> Option<TlsFailure> {
         let tls = error.get_ref()?.downcast_ref::<rustls::Error>()?;
         Some(TlsFailure::from_rustls(tls))

@@ -87,8 +87,7 @@ pub async fn accept<IO>(config: Arc<ServerConfig>, io: IO) -> io::Result<ServerT
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let conn = ServerConnection::new(config)
-        .map_err(|error| io::Error::new(io::ErrorKind::Other, error))?;
+    let conn = ServerConnection::new(config).map_err(io::Error::other)?;
     let mut stream = TlsStream::new(io, conn);
     poll_fn(|cx| stream.poll_handshake(cx)).await?;
     Ok(stream)

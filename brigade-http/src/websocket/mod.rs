@@ -197,7 +197,10 @@ impl WebSocket {
             Err(error) => return Err(error),
         }
         let finish = async {
-            self.flush().await.or_else(ignore_closed)?;
+            let flushed = self.flush().await;
+            if !is_closed(&flushed) {
+                flushed?;
+            }
             while let Some(message) = self.recv().await {
                 message?;
             }
@@ -209,11 +212,12 @@ impl WebSocket {
     }
 }
 
-fn ignore_closed(error: WebSocketError) -> Result<(), WebSocketError> {
-    match error {
-        WebSocketError::ConnectionClosed | WebSocketError::AlreadyClosed => Ok(()),
-        other => Err(other),
-    }
+/// Whether a flush failed only because the connection is closed already (nothing to do).
+fn is_closed(result: &Result<(), WebSocketError>) -> bool {
+    matches!(
+        result,
+        Err(WebSocketError::ConnectionClosed | WebSocketError::AlreadyClosed)
+    )
 }
 
 impl futures_core::Stream for WebSocket {
@@ -251,8 +255,10 @@ impl futures_sink::Sink<Message> for WebSocket {
             Err(WebSocketError::ConnectionClosed | WebSocketError::AlreadyClosed) | Ok(()) => {}
             Err(error) => return Poll::Ready(Err(error)),
         }
-        this.poll_flush(cx)
-            .map(|result| result.or_else(ignore_closed))
+        match this.poll_flush(cx) {
+            Poll::Ready(flushed) if is_closed(&flushed) => Poll::Ready(Ok(())),
+            other => other,
+        }
     }
 }
 

@@ -190,7 +190,7 @@ where
         match self.routes.iter().find(|(route, _, _)| route == path) {
             Some((_, handler, config)) => {
                 let handler = Arc::clone(handler);
-                let response = upgrade(&mut request, Some(config.clone()), move |ws| handler(ws));
+                let response = upgrade(&mut request, Some(*config), move |ws| handler(ws));
                 RoutedFuture::Route {
                     response: Some(response),
                 }
