@@ -249,6 +249,26 @@ where
         }
     }
 
+    /// Several buffers at once: rustls packs them into as few records as fit, so a frame
+    /// header and its payload (hyper's HTTP/2 writes) go out as one record and one syscall.
+    pub(crate) fn poll_write_plain_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total: usize = bufs.iter().map(|buf| buf.len()).sum();
+        loop {
+            let written = self.conn.writer().write_vectored(bufs)?;
+            let flushed = self.poll_write_records(cx)?;
+            if written > 0 || total == 0 {
+                return Poll::Ready(Ok(written));
+            }
+            if flushed.is_pending() {
+                return Poll::Pending; // rustls's buffer and the socket are both full
+            }
+        }
+    }
+
     pub(crate) fn poll_flush_plain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.conn.writer().flush()?;
         ready!(self.poll_write_records(cx))?;
@@ -298,6 +318,14 @@ where
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.get_mut().poll_write_plain(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_plain_vectored(cx, bufs)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

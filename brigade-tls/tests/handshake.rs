@@ -77,7 +77,22 @@ fn a_megabyte_goes_both_ways_through_tls() {
             .await
             .unwrap();
         let payload: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
-        write_all(&mut tls, &payload).await;
+        // The first bytes as a vectored write (a frame header and its payload, as HTTP/2 does).
+        let (head, rest) = payload[..1000].split_at(9);
+        let slices = [std::io::IoSlice::new(head), std::io::IoSlice::new(rest)];
+        let mut sent = 0;
+        while sent < 1000 {
+            let n = poll_fn(|cx| Pin::new(&mut tls).poll_write_vectored(cx, &slices))
+                .await
+                .unwrap();
+            assert!(n > 0);
+            sent += n;
+            if sent < 1000 {
+                write_all(&mut tls, &payload[sent..1000]).await;
+                sent = 1000;
+            }
+        }
+        write_all(&mut tls, &payload[1000..]).await;
         poll_fn(|cx| Pin::new(&mut tls).poll_close(cx))
             .await
             .unwrap(); // close_notify
