@@ -11,6 +11,9 @@
 //! 3. a timeout: a request to a slow endpoint gives up after 300 ms;
 //! 4. a cancellation: a request whose token is cancelled by another task (a "Cancel" button)
 //!    stops at once — the request future is dropped, the connection closed;
+//! 5. HTTPS: the same server over TLS with a certificate from a CA made on the spot — refused
+//!    by a default client (Mozilla's roots do not know that CA, and the error says so), then
+//!    trusted with `add_root_certificate`, where ALPN picks HTTP/2; and a `wss://` WebSocket;
 //!
 //! then shuts the server down and exits.
 
@@ -18,7 +21,8 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use brigade::cancel::CancellationTokenSource;
-use brigade_http::{service_fn, Bytes, Client, Error, Full, Incoming, PeerAddr, Server};
+use brigade_http::websocket::{CloseCode, Message, WebSocket};
+use brigade_http::{service_fn, Bytes, Client, Error, Full, Incoming, PeerAddr, Server, ServerTls};
 use http::{Request, Response};
 
 /// The local server: `/whoami` answers with the client's address, `/slow` after 5 s.
@@ -89,10 +93,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     report(request.await, started);
     user.await;
 
+    println!("5. HTTPS with a private CA");
+    let ca = brigade_tls::testing::TestCa::new("example CA"); // made now, never written to disk
+    let cert = ca.server(&["localhost"]);
+    let tls = ServerTls::from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes())?;
+    let server = Server::bind("127.0.0.1:0")
+        .await?
+        .shutdown_on(stop_server.token())
+        .drain_timeout(Duration::from_secs(1))
+        .tls(tls)
+        .websocket("/ws", echo);
+    let https = format!("https://localhost:{}", server.local_addr()?.port());
+    let serving_tls = brigade::spawn(server.serve(service_fn(handle)));
+    match Client::new().get(format!("{https}/whoami")).await {
+        Ok(response) => println!("   unexpectedly answered {}", response.status()),
+        Err(error) => println!("   a default client: {error}"),
+    }
+    let trusting = Client::builder()
+        .add_root_certificate(ca.cert_pem())?
+        .build();
+    let response = trusting.get(format!("{https}/whoami")).await?;
+    println!(
+        "   trusting the CA: {:?}, {}",
+        response.version(),
+        response.text().await?
+    );
+    let mut ws = trusting
+        .websocket(format!("{}/ws", https.replacen("https", "wss", 1)))
+        .await?;
+    ws.send(Message::text("over TLS")).await?;
+    if let Some(Ok(echoed)) = ws.recv().await {
+        println!("   wss:// echo: {echoed}\n");
+    }
+    let _ = ws.close(CloseCode::Normal, "done").await;
+
     stop_server.cancel();
     serving.await?;
+    serving_tls.await?;
     println!("server stopped; done");
     Ok(())
+}
+
+/// `/ws` on the HTTPS server: every message comes back.
+async fn echo(mut ws: WebSocket) {
+    while let Some(Ok(message)) = ws.recv().await {
+        if message.is_text() && ws.send(message).await.is_err() {
+            break;
+        }
+    }
 }
 
 fn report(outcome: Result<brigade_http::Response, Error>, started: Instant) {

@@ -6,6 +6,18 @@
 //! GET  /todos        every todo
 //! POST /todos        {"title":"..."} adds one (201 Created)
 //! GET  /todos/{id}   one todo, or 404
+//! GET  /ws           a WebSocket echo (text and binary messages come back as sent)
+//! ```
+//!
+//! `-- --tls-cert PATH --tls-key PATH` serves HTTPS (and `wss://`) on the same port instead,
+//! HTTP/2 and HTTP/1.1 by ALPN. A certificate to try it with:
+//!
+//! ```text
+//! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+//!     -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+//!     -addext basicConstraints=critical,CA:FALSE -keyout key.pem -out cert.pem
+//! cargo run --release --example http_server -- --tls-cert cert.pem --tls-key key.pem
+//! curl -s --cacert cert.pem https://localhost:8080/health
 //! ```
 //!
 //! `cargo run --release --example http_server` serves on 127.0.0.1:8080 (`-- --addr HOST:PORT`
@@ -26,7 +38,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use brigade::cancel::CancellationTokenSource;
-use brigade_http::{service_fn, BodyExt, Bytes, Client, Full, Incoming, Server};
+use brigade_http::websocket::{Message, WebSocket};
+use brigade_http::{service_fn, BodyExt, Bytes, Client, Full, Incoming, Server, ServerTls};
 use http::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
@@ -121,13 +134,32 @@ fn main() -> std::io::Result<()> {
         None if demo => "127.0.0.1:0".to_owned(),
         None => "127.0.0.1:8080".to_owned(),
     };
+    let path_after = |flag: &str| {
+        args.iter().position(|arg| arg == flag).map(|at| {
+            args.get(at + 1)
+                .cloned()
+                .unwrap_or_else(|| panic!("{flag} needs a PATH"))
+        })
+    };
+    let cert_path = path_after("--tls-cert");
+    let tls = match (&cert_path, path_after("--tls-key")) {
+        (Some(cert), Some(key)) => Some(ServerTls::from_pem_files(cert, key)?),
+        (None, None) => None,
+        _ => panic!("--tls-cert and --tls-key go together"),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let rt = brigade::Runtime::new()?;
     rt.block_on(async {
         let shutdown = CancellationTokenSource::new();
         let server = Server::bind(address)
             .await?
             .shutdown_on(shutdown.token())
-            .drain_timeout(Duration::from_secs(5));
+            .drain_timeout(Duration::from_secs(5))
+            .websocket("/ws", echo);
+        let server = match tls {
+            Some(tls) => server.tls(tls),
+            None => server,
+        };
         let addr = server.local_addr()?;
 
         let todos = Arc::new(Todos::default());
@@ -138,10 +170,19 @@ fn main() -> std::io::Result<()> {
         let serving = brigade::spawn(server.serve(service));
 
         if demo {
-            run_demo(&format!("http://{addr}")).await;
+            // Over TLS the demo's client trusts the server's certificate and calls it by the
+            // name a certificate for this machine carries.
+            let root = cert_path.map(std::fs::read).transpose()?;
+            let host = if root.is_some() {
+                format!("localhost:{}", addr.port())
+            } else {
+                addr.to_string()
+            };
+            run_demo(&format!("{scheme}://{host}"), root).await;
         } else {
             println!(
-                "serving the todo API on http://{addr} (HTTP/1.1 and HTTP/2); Ctrl-C stops it"
+                "serving the todo API on {scheme}://{addr} (HTTP/1.1 and HTTP/2; a WebSocket \
+                 echo on /ws); Ctrl-C stops it"
             );
             wait_for_ctrl_c().await;
             println!("\nCtrl-C: finishing the requests in flight, then stopping");
@@ -153,10 +194,27 @@ fn main() -> std::io::Result<()> {
     })
 }
 
+/// `/ws`: sends every text and binary message back.
+async fn echo(mut ws: WebSocket) {
+    while let Some(Ok(message)) = ws.recv().await {
+        if matches!(message, Message::Text(_) | Message::Binary(_))
+            && ws.send(message).await.is_err()
+        {
+            break;
+        }
+    }
+}
+
 /// The demo: the server's own client walks through the API.
-async fn run_demo(base: &str) {
+async fn run_demo(base: &str, root: Option<Vec<u8>>) {
     println!("demo: a todo API on {base}, called by brigade-http's client");
-    let client = Client::new();
+    let client = match root {
+        Some(pem) => Client::builder()
+            .add_root_certificate(pem)
+            .expect("the server's certificate is a valid root")
+            .build(),
+        None => Client::new(),
+    };
     let show = |method: &str, path: &str, status: StatusCode, body: &str| {
         println!("  {method:<4} {path:<10} -> {} {body}", status.as_u16());
     };
@@ -182,10 +240,27 @@ async fn run_demo(base: &str) {
         .await
         .expect("GET /todos as JSON");
     println!("  get_json::<Vec<Todo>>() read {} todos", todos.len());
-    println!(
-        "  the client's pool holds {} idle connection(s) to the server: requests reuse it",
-        client.idle_connections("127.0.0.1", port_of(base))
-    );
+    if base.starts_with("https") {
+        println!(
+            "  over HTTPS, ALPN chose HTTP/2: one multiplexed connection carried every request"
+        );
+    } else {
+        println!(
+            "  the client's pool holds {} idle connection(s) to the server: requests reuse it",
+            client.idle_connections("127.0.0.1", port_of(base))
+        );
+    }
+    let ws_url = format!("{}/ws", base.replacen("http", "ws", 1));
+    let mut ws = client
+        .websocket(&ws_url)
+        .await
+        .expect("WebSocket handshake");
+    ws.send(Message::text("echo me")).await.expect("send");
+    let echoed = ws.recv().await.expect("an answer").expect("a message");
+    println!("  WebSocket {ws_url}: sent \"echo me\", got back {echoed:?}");
+    let _ = ws
+        .close(brigade_http::websocket::CloseCode::Normal, "done")
+        .await;
 }
 
 fn port_of(base: &str) -> u16 {

@@ -37,8 +37,7 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// The URL's scheme is not `http`. brigade-http has no TLS: `https` URLs are refused
-    /// rather than sent in the clear.
+    /// The URL's scheme is neither `http` nor `https`.
     UnsupportedScheme {
         /// The URL as given.
         url: String,
@@ -51,6 +50,29 @@ pub enum Error {
         authority: String,
         /// Why it failed (refused, unreachable, name not found...).
         source: io::Error,
+    },
+    /// The TLS handshake with the server failed (`https://`).
+    Tls {
+        /// `host:port` of the server.
+        authority: String,
+        /// What went wrong, sorted (expired certificate, wrong host, unknown issuer...), when
+        /// it is a TLS problem rather than the socket's.
+        failure: Option<brigade_tls::TlsFailure>,
+        /// The error as the TLS stream reported it.
+        source: io::Error,
+    },
+    /// The client's TLS configuration is unusable: a root certificate or client identity that
+    /// does not parse, or no trusted root at all.
+    InvalidTlsConfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The server did not accept the WebSocket handshake.
+    WebSocketHandshake {
+        /// `host:port` of the server.
+        authority: String,
+        /// What it answered instead.
+        what: String,
     },
     /// The request (or the reading of its response body) took longer than its timeout.
     Timeout {
@@ -97,6 +119,19 @@ impl Error {
         matches!(self, Error::Timeout { .. })
     }
 
+    /// The TLS handshake failed ([`Error::Tls`]).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Error::Tls { .. })
+    }
+
+    /// The sorted TLS failure of an [`Error::Tls`] (expired, wrong host, unknown issuer...).
+    pub fn tls_failure(&self) -> Option<&brigade_tls::TlsFailure> {
+        match self {
+            Error::Tls { failure, .. } => failure.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The request was cancelled through its token.
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Error::Cancelled(_))
@@ -132,9 +167,22 @@ impl fmt::Display for Error {
             Error::InvalidUrl { url, reason } => write!(f, "invalid URL `{url}`: {reason}"),
             Error::UnsupportedScheme { url } => write!(
                 f,
-                "unsupported URL `{url}`: brigade-http speaks plain `http://` only (it has no \
-                 TLS); use an http:// URL, or put a TLS-terminating proxy in between"
+                "unsupported URL `{url}`: brigade-http speaks `http://` and `https://` only"
             ),
+            Error::Tls {
+                authority,
+                failure: Some(failure),
+                ..
+            } => write!(f, "TLS handshake with {authority} failed: {failure}"),
+            Error::Tls {
+                authority, source, ..
+            } => write!(f, "TLS handshake with {authority} failed: {source}"),
+            Error::WebSocketHandshake { authority, what } => {
+                write!(f, "WebSocket handshake with {authority} failed: {what}")
+            }
+            Error::InvalidTlsConfig { reason } => {
+                write!(f, "the client's TLS configuration is unusable: {reason}")
+            }
             Error::InvalidRequest(error) => write!(f, "invalid request: {error}"),
             Error::Connect { authority, source } => {
                 write!(f, "could not connect to {authority}: {source}")
@@ -195,7 +243,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::InvalidRequest(error) => Some(error),
-            Error::Connect { source, .. } => Some(source),
+            Error::Connect { source, .. } | Error::Tls { source, .. } => Some(source),
             Error::Cancelled(cancelled) => Some(cancelled),
             Error::Http(error) | Error::ConnectionClosed { source: error, .. } => Some(error),
             #[cfg(feature = "json")]

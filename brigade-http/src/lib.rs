@@ -86,8 +86,10 @@
 //! gives it back to the pool, as the seed says. The client pools connections per host (one
 //! TCP handshake for many requests, like .NET's `SocketsHttpHandler`), bounds every request
 //! with a timeout (100 s by default, as `HttpClient.Timeout`), and stops it the moment its
-//! token is cancelled — the request future is dropped, not merely abandoned. One difference:
-//! no TLS, so plain `http://` only; `https://` URLs are refused with a clear error.
+//! token is cancelled — the request future is dropped, not merely abandoned. `https://` works
+//! as in .NET: Mozilla's roots by default, your own with
+//! [`ClientBuilder::add_root_certificate`], HTTP/2 when the server offers it in ALPN, and a
+//! certificate problem reported as such ([`Error::Tls`]: expired, wrong host, unknown issuer).
 //!
 //! **13D. High-throughput web APIs.** "By using async/await, a single server can handle
 //! thousands of concurrent requests with just a few dozen threads." A [`Server`] serves each
@@ -100,7 +102,13 @@
 //! clients wait instead of exhausting memory or file descriptors, an accept loop that
 //! survives running out of file descriptors (it pauses, it does not spin: I2), and graceful
 //! shutdown on a cancellation token. Every limit has a documented default and a builder
-//! method on [`Server`].
+//! method on [`Server`]. [`Server::tls`] serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN on one
+//! port; the TLS handshake is bounded by the header-read timeout) and [`Server::websocket`]
+//! routes WebSocket upgrades.
+//!
+//! TLS is rustls with the *ring* crypto provider, through brigade-tls (brigade's own async TLS
+//! stream on its sockets — no tokio-rustls); WebSocket framing is tungstenite's, driven over
+//! brigade's sockets.
 //!
 //! ```no_run
 //! use std::convert::Infallible;
@@ -120,7 +128,9 @@
 //! | module | what |
 //! |---|---|
 //! | [`server`] | [`Server`]: accept loop, limits, timeouts, graceful shutdown; [`serve`] |
-//! | [`client`] | [`Client`]: pooled connections, [`RequestBuilder`], [`Response`] |
+//! | [`client`] | [`Client`]: pooled connections, `https://`, [`RequestBuilder`], [`Response`] |
+//! | [`server::ServerTls`] | HTTPS for a [`Server`]: certificate and key from PEM files, reloadable |
+//! | [`websocket`] | WebSockets: [`Server::websocket`] routes, [`websocket::connect`] (`ws://`, `wss://`) |
 //! | [`Error`] | what went wrong with a client request |
 //!
 //! The examples `http_server` and `http_client` (in the workspace's `examples/`) show both
@@ -132,10 +142,11 @@
 pub mod client;
 mod error;
 pub mod server;
+pub mod websocket;
 
 pub use client::{Client, ClientBuilder, RequestBuilder, Response, ResponseBody};
 pub use error::Error;
-pub use server::{serve, BodyError, Incoming, MinDataRate, PeerAddr, Server};
+pub use server::{serve, BodyError, Incoming, MinDataRate, PeerAddr, Server, ServerTls};
 
 /// The bytes type of bodies (from the `bytes` crate).
 pub use bytes::Bytes;

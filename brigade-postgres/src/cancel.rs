@@ -35,6 +35,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{CancelToken, NoTls};
 
 use crate::socket::Endpoint;
+use crate::tls::PgTlsConnect;
 use crate::Error;
 
 /// How long [`QueryCanceller::run`] waits, after sending a cancel request, for the server to
@@ -48,15 +49,25 @@ pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
 pub struct QueryCanceller {
     token: CancelToken,
     endpoint: Endpoint,
+    /// The connection's TLS, if any: the cancel request goes over TLS as well.
+    tls: Option<PgTlsConnect>,
 }
 
 impl QueryCanceller {
-    pub(crate) fn new(token: CancelToken, endpoint: Endpoint) -> QueryCanceller {
-        QueryCanceller { token, endpoint }
+    pub(crate) fn new(
+        token: CancelToken,
+        endpoint: Endpoint,
+        tls: Option<PgTlsConnect>,
+    ) -> QueryCanceller {
+        QueryCanceller {
+            token,
+            endpoint,
+            tls,
+        }
     }
 
     /// Asks the server to stop the statement this connection is running now, over a fresh
-    /// brigade socket. Returns once the server has received the request; like PostgreSQL
+    /// brigade socket (with TLS, when the connection has it and its `sslmode` asks for it). Returns once the server has received the request; like PostgreSQL
     /// itself, it cannot say whether a statement was running to be stopped.
     pub async fn cancel_query(&self) -> Result<(), Error> {
         let socket = self
@@ -67,7 +78,11 @@ impl QueryCanceller {
                 tried: vec![self.endpoint.to_string()],
                 source,
             })?;
-        self.token.cancel_query_raw(socket, NoTls).await?;
+        match &self.tls {
+            // As the connection itself: TLS when its sslmode asks for it.
+            Some(tls) => self.token.cancel_query_raw(socket, tls.clone()).await?,
+            None => self.token.cancel_query_raw(socket, NoTls).await?,
+        }
         Ok(())
     }
 

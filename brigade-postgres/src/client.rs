@@ -20,12 +20,13 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
 
 use brigade::cancel::CancellationToken;
-use tokio_postgres::tls::NoTlsStream;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Connection, Row, Statement, ToStatement};
+use tokio_postgres::{Row, Statement, ToStatement};
+
+use crate::tls::PgTlsConnect;
 
 use crate::cancel::QueryCanceller;
-use crate::socket::{Endpoint, Socket};
+use crate::socket::Endpoint;
 use crate::statement_cache::StatementCache;
 use crate::Error;
 
@@ -47,7 +48,8 @@ fn describe(error: &dyn std::error::Error) -> String {
 /// a [`Pool`](crate::Pool).
 pub struct Client {
     inner: tokio_postgres::Client,
-    canceller: QueryCanceller,
+    /// Boxed: a pooled client (moved around by the pool) stays small.
+    canceller: Box<QueryCanceller>,
     endpoint: Endpoint,
     /// Set by the connection task if the connection ended in an error.
     connection_error: Arc<Mutex<Option<String>>>,
@@ -60,9 +62,10 @@ impl Client {
     /// Spawns `connection` (the protocol driver) as a brigade task and wraps `client`.
     pub(crate) fn start(
         client: tokio_postgres::Client,
-        connection: Connection<Socket, NoTlsStream>,
+        connection: impl Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
         endpoint: Endpoint,
         cache_capacity: usize,
+        tls: Option<PgTlsConnect>,
     ) -> Client {
         let connection_error = Arc::new(Mutex::new(None));
         let report_to = Arc::clone(&connection_error);
@@ -73,7 +76,11 @@ impl Client {
             }
         })
         .detach();
-        let canceller = QueryCanceller::new(client.cancel_token(), endpoint.clone());
+        let canceller = Box::new(QueryCanceller::new(
+            client.cancel_token(),
+            endpoint.clone(),
+            tls,
+        ));
         Client {
             inner: client,
             canceller,
@@ -138,7 +145,7 @@ impl Client {
     /// A handle that can stop this connection's running query; cloneable and `'static`, so it
     /// also serves while a [`Transaction`](tokio_postgres::Transaction) borrows the client.
     pub fn canceller(&self) -> QueryCanceller {
-        self.canceller.clone()
+        (*self.canceller).clone()
     }
 
     /// Runs `work` — any query future on this connection — under `token`. See

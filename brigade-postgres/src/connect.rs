@@ -15,9 +15,9 @@
 //! answers is given up on too). Any failure moves on to the next address, then the next host.
 //!
 //! # Invariants
-//! - A settings combination that can never work over this crate's plain connections
-//!   (`sslmode=require`, `channel_binding=require`) is refused before any socket is opened,
-//!   with a message saying so.
+//! - A settings combination that can never work (`sslmode=require` without a [`PgTls`],
+//!   `channel_binding=require`) is refused before any socket is opened, with a message saying
+//!   so.
 //! - A connection that fails the session check is closed (its client is dropped, which ends its
 //!   connection task) before the next address is tried.
 //! - When every attempt failed, the error names every place tried and why each failed.
@@ -33,6 +33,7 @@ use crate::hosts;
 use crate::socket::{Endpoint, Socket};
 use crate::statement_cache::DEFAULT_STATEMENT_CACHE_CAPACITY;
 use crate::tcp_socket::{self, TcpOptions};
+use crate::tls::PgTls;
 use crate::Error;
 
 /// Opens a connection to PostgreSQL over a brigade socket: TCP for a host name or IP address,
@@ -53,8 +54,8 @@ use crate::Error;
 /// | `keepalives_idle` / `_interval` / `_retries` | `TCP_KEEPIDLE` / `TCP_KEEPINTVL` / `TCP_KEEPCNT` (seconds, at least 1) | 2 h / system / system |
 /// | `tcp_user_timeout` | `TCP_USER_TIMEOUT` | system default |
 /// | `user`, `password`, `dbname`, `options`, `application_name` | the startup message and authentication (tokio-postgres's) | — |
-/// | `sslmode` | `disable` and `prefer` connect in plain text; `require` is refused (no TLS here yet) | `prefer` |
-/// | `channel_binding` | `disable` and `prefer` work; `require` is refused (it needs TLS) | `prefer` |
+/// | `sslmode` | `disable` and `prefer` connect in plain text here; `require` is refused — use [`connect_tls`] with a [`PgTls`] (there `prefer` uses TLS when the server offers it) | `prefer` |
+/// | `channel_binding` | `disable` and `prefer` work (no binding is offered); `require` is refused | `prefer` |
 ///
 /// Mismatched lists (2 hosts and 1 hostaddr, 3 ports for 2 hosts) are refused with
 /// [`Error::Config`]. When every address fails, a single failure is returned as it is; several
@@ -71,15 +72,37 @@ use crate::Error;
 /// # });
 /// ```
 pub async fn connect(config: &Config) -> Result<Client, Error> {
-    connect_with_cache(config, DEFAULT_STATEMENT_CACHE_CAPACITY).await
+    connect_with_cache(config, DEFAULT_STATEMENT_CACHE_CAPACITY, None).await
 }
 
-/// [`connect`], with a statement cache of `cache_capacity` (the pool's setting).
+/// [`connect`] with TLS: `sslmode=require` in `config` insists on it, `prefer` (the default)
+/// uses it when the server offers it; `tls` says what is checked — [`PgTls::require`] (libpq's
+/// `sslmode=require`: encrypted, certificate unchecked) or [`PgTls::verify_full`] (libpq's
+/// `verify-full`: chain and host name). The TLS handshake is part of the attempt, so
+/// `connect_timeout` bounds it too. See [`crate::tls`].
+///
+/// ```no_run
+/// # brigade::block_on(async {
+/// use brigade_postgres::{Config, PgTls};
+/// use brigade_postgres::tokio_postgres::config::SslMode;
+/// let mut config = Config::new();
+/// config.host("db.example.com").user("app").dbname("app").ssl_mode(SslMode::Require);
+/// let ca = std::fs::read("root.crt").expect("the server's CA");
+/// let client = brigade_postgres::connect_tls(&config, &PgTls::verify_full(&ca)?).await?;
+/// # Ok::<(), brigade_postgres::Error>(())
+/// # });
+/// ```
+pub async fn connect_tls(config: &Config, tls: &PgTls) -> Result<Client, Error> {
+    connect_with_cache(config, DEFAULT_STATEMENT_CACHE_CAPACITY, Some(tls)).await
+}
+
+/// [`connect`], with a statement cache of `cache_capacity` (the pool's setting) and TLS.
 pub(crate) async fn connect_with_cache(
     config: &Config,
     cache_capacity: usize,
+    tls: Option<&PgTls>,
 ) -> Result<Client, Error> {
-    refuse_what_cannot_work(config)?;
+    refuse_what_cannot_work(config, tls.is_some())?;
     let random = hosts::is_random(config)?;
     let targets = hosts::plan(config)?;
     let tcp = TcpOptions::from_config(config);
@@ -96,7 +119,8 @@ pub(crate) async fn connect_with_cache(
         };
         for endpoint in endpoints {
             let label = target.label_for(&endpoint);
-            let attempt = attempt(config, &tcp, &endpoint, &label, cache_capacity);
+            let tls = tls.map(|tls| (tls, target.tls_name()));
+            let attempt = attempt(config, &tcp, &endpoint, &label, cache_capacity, tls);
             match bounded_attempt(limit, &label, attempt).await {
                 Ok(client) => return Ok(client),
                 Err(error) => failures.push((label, error)),
@@ -107,13 +131,14 @@ pub(crate) async fn connect_with_cache(
 }
 
 /// Settings this crate's plain (`NoTls`) connections can never satisfy, refused up front.
-fn refuse_what_cannot_work(config: &Config) -> Result<(), Error> {
+fn refuse_what_cannot_work(config: &Config, has_tls: bool) -> Result<(), Error> {
     match config.get_ssl_mode() {
         SslMode::Disable | SslMode::Prefer => {}
+        _ if has_tls => {}
         mode => {
             return Err(Error::Config(format!(
-                "sslmode={mode:?} needs TLS, which brigade-postgres does not wire in yet: \
-                 connections are plain text; use sslmode=disable or prefer (the default)"
+                "sslmode={mode:?} needs TLS, and `connect` speaks plain text: use connect_tls \
+                 (or PoolBuilder::tls) with PgTls::require() or PgTls::verify_full(root_pem)"
             )))
         }
     }
@@ -121,9 +146,9 @@ fn refuse_what_cannot_work(config: &Config) -> Result<(), Error> {
         ChannelBinding::Disable | ChannelBinding::Prefer => {}
         binding => {
             return Err(Error::Config(format!(
-                "channel_binding={binding:?} needs TLS (SCRAM binds the authentication to the \
-                 TLS channel), which brigade-postgres does not wire in yet; use \
-                 channel_binding=prefer (the default) or disable"
+                "channel_binding={binding:?} is not supported: brigade-postgres's TLS does not \
+                 offer SCRAM channel binding yet; use channel_binding=prefer (the default) or \
+                 disable"
             )))
         }
     }
@@ -145,6 +170,7 @@ async fn attempt(
     endpoint: &Endpoint,
     label: &str,
     cache_capacity: usize,
+    tls: Option<(&PgTls, String)>,
 ) -> Result<Client, Error> {
     let socket = match endpoint {
         Endpoint::Tcp(addr) => tcp_socket::connect(*addr, tcp).await.map(Socket::Tcp),
@@ -153,8 +179,26 @@ async fn attempt(
             .map(Socket::Unix),
     }
     .map_err(|error| connect_error(label.to_string(), error))?;
-    let (client, connection) = config.connect_raw(socket, NoTls).await?;
-    let client = Client::start(client, connection, endpoint.clone(), cache_capacity);
+    let client = match tls {
+        None => {
+            let (client, connection) = config.connect_raw(socket, NoTls).await?;
+            Client::start(client, connection, endpoint.clone(), cache_capacity, None)
+        }
+        Some((tls, name)) => {
+            let connector = tls
+                .for_host(&name)
+                .map_err(|error| connect_error(label.to_string(), error))?;
+            let (client, connection) = config.connect_raw(socket, connector.clone()).await?;
+            let canceller_tls = Some(connector);
+            Client::start(
+                client,
+                connection,
+                endpoint.clone(),
+                cache_capacity,
+                canceller_tls,
+            )
+        }
+    };
     check_session(&client, config.get_target_session_attrs(), label).await?;
     Ok(client)
 }

@@ -102,7 +102,11 @@ impl fmt::Display for Error {
             // tokio-postgres says only "db error" for a server error; show the server's words.
             Error::Postgres(error) => match error.as_db_error() {
                 Some(server_said) => write!(f, "{error}: {server_said}"),
-                None => write!(f, "{error}"),
+                // "error performing TLS handshake" and the like: say why.
+                None => match std::error::Error::source(error) {
+                    Some(cause) => write!(f, "{error}: {cause}"),
+                    None => write!(f, "{error}"),
+                },
             },
             Error::Cancelled(cancelled) => write!(
                 f,

@@ -87,6 +87,15 @@ impl Target {
         Ok(addrs.into_iter().map(Endpoint::Tcp).collect())
     }
 
+    /// The name a TLS certificate must carry for this target: the `host` (a name or an IP),
+    /// else the `hostaddr`; `localhost` for a Unix socket (where PostgreSQL offers no TLS).
+    pub(crate) fn tls_name(&self) -> String {
+        match self {
+            Target::Tcp { name, dial, .. } => name.clone().unwrap_or_else(|| dial.clone()),
+            Target::Unix(_) => "localhost".to_owned(),
+        }
+    }
+
     /// The label of one endpoint of this target, for errors: a resolved name shows both.
     pub(crate) fn label_for(&self, endpoint: &Endpoint) -> String {
         match (self, endpoint) {

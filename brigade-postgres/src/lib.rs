@@ -141,16 +141,18 @@ mod tcp_socket;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+pub mod tls;
 
 pub use cancel::{QueryCanceller, CANCEL_GRACE};
 pub use client::Client;
-pub use connect::connect;
+pub use connect::{connect, connect_tls};
 pub use error::Error;
 pub use pool::{
     Pool, PoolBuilder, PoolStatus, PooledClient, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_MAX_SIZE,
 };
 pub use socket::{Endpoint, Socket};
 pub use statement_cache::{StatementCache, StatementCacheStats, DEFAULT_STATEMENT_CACHE_CAPACITY};
+pub use tls::PgTls;
 /// tokio-postgres itself, for its types (`Row`, `types::ToSql`, `Transaction`, `error::SqlState`, ...).
 pub use tokio_postgres;
 pub use tokio_postgres::{Config, Row};

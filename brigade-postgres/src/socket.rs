@@ -124,3 +124,44 @@ impl AsyncWrite for Socket {
         }
     }
 }
+
+// futures-io's traits too: brigade-tls's stream runs over them (sslmode=require).
+impl futures_io::AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => futures_io::AsyncRead::poll_read(Pin::new(stream), cx, buf),
+            Socket::Unix(stream) => futures_io::AsyncRead::poll_read(Pin::new(stream), cx, buf),
+        }
+    }
+}
+
+impl futures_io::AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => futures_io::AsyncWrite::poll_write(Pin::new(stream), cx, buf),
+            Socket::Unix(stream) => futures_io::AsyncWrite::poll_write(Pin::new(stream), cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => futures_io::AsyncWrite::poll_flush(Pin::new(stream), cx),
+            Socket::Unix(stream) => futures_io::AsyncWrite::poll_flush(Pin::new(stream), cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Tcp(stream) => futures_io::AsyncWrite::poll_close(Pin::new(stream), cx),
+            Socket::Unix(stream) => futures_io::AsyncWrite::poll_close(Pin::new(stream), cx),
+        }
+    }
+}

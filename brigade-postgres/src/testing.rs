@@ -67,6 +67,9 @@ pub struct TempCluster {
     run_as_postgres: bool,
     /// Extra server settings (`-c name=value`), checked to need no quoting.
     settings: Vec<(String, String)>,
+    /// Files written into the data directory after `initdb` (name, contents), readable by the
+    /// server's user only: a TLS certificate and key.
+    files: Vec<(String, Vec<u8>)>,
 }
 
 /// Why a throwaway cluster could not be started.
@@ -106,6 +109,43 @@ impl TempCluster {
     /// refuses writes, as a read replica would. Names and values are limited to letters,
     /// digits, `_`, `.` and `-` (they go through `pg_ctl -o` unquoted).
     pub fn start_with(settings: &[(&str, &str)]) -> Result<TempCluster, TempClusterError> {
+        TempCluster::start_with_files(settings, Vec::new())
+    }
+
+    /// [`start`](TempCluster::start) with TLS on: `ssl=on`, and the PEM certificate (chain)
+    /// and key given here as the server's `server.crt` and `server.key` in its data
+    /// directory (mode 0600). Clients may then connect in plain text or with TLS.
+    pub fn start_with_tls(
+        cert_pem: &str,
+        key_pem: &str,
+        settings: &[(&str, &str)],
+    ) -> Result<TempCluster, TempClusterError> {
+        let mut all = vec![
+            ("ssl", "on"),
+            ("ssl_cert_file", "server.crt"),
+            ("ssl_key_file", "server.key"),
+        ];
+        all.extend_from_slice(settings);
+        let files = vec![
+            ("server.crt".to_owned(), cert_pem.as_bytes().to_vec()),
+            ("server.key".to_owned(), key_pem.as_bytes().to_vec()),
+        ];
+        TempCluster::start_with_files(&all, files)
+    }
+
+    /// [`for_test`](TempCluster::for_test) with TLS, as
+    /// [`start_with_tls`](TempCluster::start_with_tls).
+    ///
+    /// # Panics
+    /// As [`for_test`](TempCluster::for_test).
+    pub fn for_test_with_tls(cert_pem: &str, key_pem: &str) -> Option<TempCluster> {
+        TempCluster::or_skip(TempCluster::start_with_tls(cert_pem, key_pem, &[]))
+    }
+
+    fn start_with_files(
+        settings: &[(&str, &str)],
+        files: Vec<(String, Vec<u8>)>,
+    ) -> Result<TempCluster, TempClusterError> {
         let plain = |text: &str| {
             !text.is_empty()
                 && text
@@ -137,8 +177,10 @@ impl TempCluster {
             port: 0,
             run_as_postgres,
             settings,
+            files,
         };
         cluster.initdb()?;
+        cluster.write_files()?;
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
             cluster.port = free_loopback_port().map_err(|error| {
@@ -168,7 +210,11 @@ impl TempCluster {
     /// # Panics
     /// As [`for_test`](TempCluster::for_test).
     pub fn for_test_with(settings: &[(&str, &str)]) -> Option<TempCluster> {
-        match TempCluster::start_with(settings) {
+        TempCluster::or_skip(TempCluster::start_with(settings))
+    }
+
+    fn or_skip(started: Result<TempCluster, TempClusterError>) -> Option<TempCluster> {
+        match started {
             Ok(cluster) => Some(cluster),
             Err(TempClusterError::NotInstalled)
                 if env::var_os(SKIP_ENV).is_some_and(|v| v == "1") =>
@@ -214,6 +260,30 @@ impl TempCluster {
 
     fn data_dir(&self) -> PathBuf {
         self.root.join("data")
+    }
+
+    /// Writes `files` into the data directory, mode 0600, owned by the server's user.
+    fn write_files(&self) -> Result<(), TempClusterError> {
+        use std::os::unix::fs::PermissionsExt;
+        for (name, contents) in &self.files {
+            let path = self.data_dir().join(name);
+            let failed = |error: io::Error| {
+                TempClusterError::Failed(format!("could not write {}: {error}", path.display()))
+            };
+            fs::write(&path, contents).map_err(failed)?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(failed)?;
+            if self.run_as_postgres {
+                let status = Command::new("chown")
+                    .arg(format!("{USER}:"))
+                    .arg(&path)
+                    .status()
+                    .map_err(failed)?;
+                if !status.success() {
+                    return Err(failed(io::Error::other(format!("chown {USER}: {status}"))));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn initdb(&self) -> Result<(), TempClusterError> {

@@ -99,8 +99,9 @@
 //!   or async-std.
 //! - **No io_uring**, and no async file API: file I/O goes through [`run`] (blocking threads),
 //!   as .NET does on Linux. For io_uring, tokio-uring or glommio.
-//! - **No TLS**: brigade-http speaks plain `http://`; put a TLS-terminating proxy in front, or
-//!   use reqwest/hyper-rustls on tokio for HTTPS calls.
+//! - **TLS lives in the companion crates**: brigade-http (HTTPS client and server, `wss://`)
+//!   and brigade-postgres (`sslmode=require`/`verify-full`) use brigade-tls (rustls); brigade
+//!   itself has no TLS type.
 //! - **No process or signal API**: run child processes with `std::process` inside [`run`],
 //!   and catch signals with signal-hook. (Host names already resolve on the blocking threads.)
 //! - **Not a drop-in for tokio**: libraries that call `tokio::spawn` or need tokio's reactor

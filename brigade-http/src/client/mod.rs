@@ -7,8 +7,12 @@
 //! [`TcpStream`](brigade::net::TcpStream); the connection itself is driven by a brigade task
 //! of its own, so a request's future only waits and can be dropped at any moment.
 //!
-//! Plain `http://` only: there is no TLS, and `https://` URLs fail with
-//! [`Error::UnsupportedScheme`] rather than being sent in the clear.
+//! `https://` runs over brigade-tls (rustls with the ring provider): Mozilla's roots by
+//! default ([`ClientBuilder::add_root_certificate`] adds your own), a client certificate
+//! ([`ClientBuilder::identity`]), SNI, and ALPN — HTTP/2 when the server offers `h2`, HTTP/1.1
+//! otherwise. The TLS handshake runs under the request's timeout and token, like the TCP
+//! connect. A failed handshake is an [`Error::Tls`] that says why (expired certificate, wrong
+//! host, unknown issuer...).
 //!
 //! # Invariants
 //! - Every request runs under its deadline and token (`response::Limits`); when either
@@ -21,7 +25,8 @@
 //! - Buffered bodies (`bytes`, `text`, `json`) are capped
 //!   ([`ClientBuilder::max_buffered_body`]); [`Response::chunk`] streams without a cap.
 
-mod pool;
+pub(crate) mod connect;
+pub(crate) mod pool;
 mod request;
 mod response;
 
@@ -31,10 +36,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request};
+use hyper::client::conn::http2;
 
-use self::pool::{connect_http1, connect_http2, Http2Checkout, Pool};
+use self::connect::{Connected, Connector};
+use self::pool::{Http2Checkout, Pool, RequestBody};
 use self::request::Prepared;
-use self::response::{Checkin, Limits};
+use self::response::Checkin;
+pub(crate) use self::response::Limits;
 use crate::Error;
 
 pub use self::request::RequestBuilder;
@@ -73,6 +81,7 @@ pub struct Client {
 struct ClientShared {
     config: ClientConfig,
     pool: Pool,
+    connector: Connector,
 }
 
 #[derive(Clone, Debug)]
@@ -82,7 +91,9 @@ pub(crate) struct ClientConfig {
     pub(crate) pool_max_idle_per_host: usize,
     pub(crate) max_buffered_body: u64,
     pub(crate) http2_prior_knowledge: bool,
+    pub(crate) http1_only: bool,
     pub(crate) user_agent: Option<http::HeaderValue>,
+    pub(crate) tls: brigade_tls::ClientSettings,
 }
 
 impl Default for Client {
@@ -106,6 +117,8 @@ impl Client {
                 pool_max_idle_per_host: ClientBuilder::DEFAULT_POOL_MAX_IDLE_PER_HOST,
                 max_buffered_body: ClientBuilder::DEFAULT_MAX_BUFFERED_BODY,
                 http2_prior_knowledge: false,
+                http1_only: false,
+                tls: brigade_tls::ClientSettings::default(),
                 user_agent: Some(http::HeaderValue::from_static(concat!(
                     "brigade-http/",
                     env!("CARGO_PKG_VERSION")
@@ -168,16 +181,27 @@ impl Client {
         self.post(url).json(value).send().await
     }
 
-    /// How many HTTP/1 connections to `host:port` wait idle in the pool right now.
+    /// How many HTTP/1 connections to `host:port` (`http` and `https` together) wait idle in
+    /// the pool right now.
     pub fn idle_connections(&self, host: &str, port: u16) -> usize {
-        self.shared.pool.idle_count(&pool::HostKey {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
+        [false, true]
+            .into_iter()
+            .map(|https| {
+                self.shared.pool.idle_count(&pool::HostKey {
+                    https,
+                    host: host.to_ascii_lowercase(),
+                    port,
+                })
+            })
+            .sum()
     }
 
     pub(crate) fn config(&self) -> &ClientConfig {
         &self.shared.config
+    }
+
+    pub(crate) fn connector(&self) -> &Connector {
+        &self.shared.connector
     }
 
     /// Sends a checked request under its deadline and token.
@@ -204,7 +228,12 @@ impl Client {
 
     /// Finds a connection, sends, and waits for the response head.
     async fn exchange(&self, request: Prepared) -> Result<http::Response<ResponseBody>, Error> {
-        if self.shared.config.http2_prior_knowledge {
+        let http2 = if request.key.https {
+            self.shared.config.http2_prior_knowledge || self.shared.pool.speaks_http2(&request.key)
+        } else {
+            self.shared.config.http2_prior_knowledge
+        };
+        if http2 {
             self.exchange_http2(request).await
         } else {
             self.exchange_http1(request).await
@@ -217,13 +246,32 @@ impl Client {
     ) -> Result<http::Response<ResponseBody>, Error> {
         let pool = &self.shared.pool;
         let key = request.key.clone();
-        let mut request = request.into_http1();
+        // Kept as `Prepared` until the protocol is known: a new TLS connection may turn out to
+        // speak HTTP/2 (ALPN), which wants the request in its own form.
+        let mut prepared = Some(request);
+        let mut unsent = None;
         let mut attempts = 0;
         loop {
             attempts += 1;
             let mut sender = match pool.checkout_http1(&key).await {
                 Some(sender) => sender,
-                None => connect_http1(&key).await?,
+                None => match self.shared.connector.connect(&key).await? {
+                    Connected::Http1(sender) => sender,
+                    Connected::Http2(sender) => {
+                        let id = pool.adopt_http2(&key, sender.clone());
+                        let request = match (prepared.take(), unsent.take()) {
+                            (Some(prepared), _) => prepared.into_http2(),
+                            (None, Some(unsent)) => request::http1_to_http2(unsent, &key),
+                            (None, None) => unreachable!("the request is kept until it is sent"),
+                        };
+                        return self.send_http2(&key, sender, id, request, attempts).await;
+                    }
+                },
+            };
+            let request = match (prepared.take(), unsent.take()) {
+                (Some(prepared), _) => prepared.into_http1(),
+                (None, Some(unsent)) => unsent,
+                (None, None) => unreachable!("the request is kept until it is sent"),
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
@@ -237,9 +285,9 @@ impl Client {
                 Err(mut failed) => match failed.take_message() {
                     // The connection closed before our request went out: nothing reached the
                     // server, so another connection may carry it.
-                    Some(unsent) if attempts < MAX_SEND_ATTEMPTS => request = unsent,
-                    unsent => {
-                        return Err(send_failure(&key, unsent.is_none(), failed.into_error()))
+                    Some(request) if attempts < MAX_SEND_ATTEMPTS => unsent = Some(request),
+                    request => {
+                        return Err(send_failure(&key, request.is_none(), failed.into_error()))
                     }
                 },
             }
@@ -252,32 +300,79 @@ impl Client {
     ) -> Result<http::Response<ResponseBody>, Error> {
         let pool = &self.shared.pool;
         let key = request.key.clone();
-        let mut request = request.into_http2();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let (mut sender, id) = match pool.checkout_http2(&key).await {
-                Http2Checkout::Open(sender, id) => (sender, id),
-                Http2Checkout::Connect(job) => {
-                    let sender = connect_http2(&key).await?; // a failure drops `job`: next one tries
-                    let id = job.opened(sender.clone());
-                    (sender, id)
+        let (sender, id) = match pool.checkout_http2(&key).await {
+            Http2Checkout::Open(sender, id) => (sender, id),
+            Http2Checkout::Connect(job) => {
+                // A failure drops `job`: the next waiting request tries.
+                match self.shared.connector.connect(&key).await? {
+                    Connected::Http2(sender) => {
+                        let id = job.opened(sender.clone());
+                        (sender, id)
+                    }
+                    Connected::Http1(_) => {
+                        // The server stopped offering h2 (ALPN): go the HTTP/1 way from now on.
+                        pool.forget_http2(&key);
+                        drop(job);
+                        return Box::pin(self.exchange_http1(request)).await;
+                    }
                 }
-            };
+            }
+        };
+        self.send_http2(&key, sender, id, request.into_http2(), 1)
+            .await
+    }
+
+    /// Sends on a shared HTTP/2 connection; a request it hands back unsent goes on a new one.
+    async fn send_http2(
+        &self,
+        key: &pool::HostKey,
+        mut sender: http2::SendRequest<RequestBody>,
+        mut id: u64,
+        mut request: http::Request<RequestBody>,
+        mut attempts: usize,
+    ) -> Result<http::Response<ResponseBody>, Error> {
+        let pool = &self.shared.pool;
+        loop {
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok(response.map(|body| ResponseBody::new(body, None))),
                 Err(mut failed) => {
                     let unsent = failed.take_message();
                     let error = failed.into_error();
                     if unsent.is_some() || is_connection_failure(&error) {
-                        pool.remove_http2(&key, id); // dead: the next request makes a new one
+                        pool.remove_http2(key, id); // dead: the next request makes a new one
                     }
                     match unsent {
                         Some(unsent) if attempts < MAX_SEND_ATTEMPTS => request = unsent,
-                        unsent => return Err(send_failure(&key, unsent.is_none(), error)),
+                        unsent => return Err(send_failure(key, unsent.is_none(), error)),
                     }
                 }
             }
+            attempts += 1;
+            (sender, id) = match pool.checkout_http2(key).await {
+                Http2Checkout::Open(sender, id) => (sender, id),
+                Http2Checkout::Connect(job) => match self.shared.connector.connect(key).await? {
+                    Connected::Http2(sender) => {
+                        let id = job.opened(sender.clone());
+                        (sender, id)
+                    }
+                    Connected::Http1(mut sender) => {
+                        // The server stopped offering h2 between two attempts: one HTTP/1 try.
+                        pool.forget_http2(key);
+                        drop(job);
+                        let request = request::http2_to_http1(request);
+                        let response = sender
+                            .send_request(request)
+                            .await
+                            .map_err(|error| send_failure(key, true, error))?;
+                        let checkin = Checkin {
+                            pool: pool.clone(),
+                            key: key.clone(),
+                            sender,
+                        };
+                        return Ok(response.map(|body| ResponseBody::new(body, Some(checkin))));
+                    }
+                },
+            };
         }
     }
 }
@@ -378,11 +473,61 @@ impl ClientBuilder {
     }
 
     /// Speaks HTTP/2 from the first byte ("prior knowledge"), one multiplexed connection per
-    /// host. Only for servers known to speak HTTP/2 without TLS — brigade-http's own server
-    /// does; most public servers offer HTTP/2 only over TLS, which this client lacks.
+    /// host, on `http://` URLs; on `https://` it offers only `h2` in ALPN and fails if the
+    /// server does not take it. Without it, `http://` is HTTP/1.1 and `https://` is whatever
+    /// the server picks in ALPN (HTTP/2 when it offers `h2`, as most public servers do).
     pub fn http2_prior_knowledge(mut self) -> ClientBuilder {
         self.config.http2_prior_knowledge = true;
         self
+    }
+
+    /// Speaks HTTP/1.1 only: `https://` offers only `http/1.1` in ALPN. Default: off (`h2`
+    /// is offered first).
+    pub fn http1_only(mut self) -> ClientBuilder {
+        self.config.http1_only = true;
+        self
+    }
+
+    /// Trusts `pem`'s certificates as roots for `https://` (a private CA, or a self-signed
+    /// server's own certificate), besides Mozilla's. A text without a certificate, or one
+    /// that does not parse, is an [`Error::InvalidTlsConfig`] here.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), brigade_http::Error> {
+    /// let ca = std::fs::read("ca.pem").expect("the CA's certificate");
+    /// let client = brigade_http::Client::builder().add_root_certificate(&ca)?.build();
+    /// # Ok(()) }
+    /// ```
+    pub fn add_root_certificate(mut self, pem: impl AsRef<[u8]>) -> Result<ClientBuilder, Error> {
+        let certificates = brigade_tls::certificates_from_pem(pem.as_ref()).map_err(|error| {
+            Error::InvalidTlsConfig {
+                reason: error.to_string(),
+            }
+        })?;
+        self.config.tls.extra_roots.extend(certificates);
+        Ok(self)
+    }
+
+    /// Whether Mozilla's root certificates (webpki-roots, compiled in) are trusted. Default:
+    /// yes. Turn them off to trust only [`add_root_certificate`](Self::add_root_certificate)'s.
+    pub fn tls_built_in_root_certs(mut self, trust: bool) -> ClientBuilder {
+        self.config.tls.mozilla_roots = trust;
+        self
+    }
+
+    /// Presents a client certificate to servers that ask for one: the certificate chain (leaf
+    /// first) and its private key, as PEM texts (one text may hold both).
+    pub fn identity(
+        mut self,
+        chain_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Result<ClientBuilder, Error> {
+        let identity = brigade_tls::Identity::from_pem(chain_pem.as_ref(), key_pem.as_ref())
+            .map_err(|error| Error::InvalidTlsConfig {
+                reason: error.to_string(),
+            })?;
+        self.config.tls.identity = Some(identity);
+        Ok(self)
     }
 
     /// The `User-Agent` sent with requests that set none (`None`: send none). Default:
@@ -402,10 +547,30 @@ impl ClientBuilder {
             self.config.pool_idle_timeout,
             self.config.pool_max_idle_per_host,
         );
+        let mut tls = self.config.tls.clone();
+        tls.alpn = if self.config.http2_prior_knowledge {
+            vec![b"h2".to_vec()]
+        } else if self.config.http1_only {
+            vec![b"http/1.1".to_vec()]
+        } else {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        };
+        // A configuration that cannot be built (no root trusted at all, a key rustls cannot
+        // use) fails each https request with the reason; http:// is unaffected.
+        let tls_websocket = brigade_tls::ClientSettings {
+            alpn: vec![b"http/1.1".to_vec()],
+            ..tls.clone()
+        };
+        let connector = Connector {
+            tls: tls.build().map_err(Arc::new),
+            tls_websocket: tls_websocket.build().map_err(Arc::new),
+            http2_prior_knowledge: self.config.http2_prior_knowledge,
+        };
         Client {
             shared: Arc::new(ClientShared {
                 config: self.config,
                 pool,
+                connector,
             }),
         }
     }

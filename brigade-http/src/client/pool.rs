@@ -21,28 +21,25 @@
 //!   when nothing is idle or the client is gone).
 //! - The lock is never held across an await.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use brigade::compat::hyper::{BrigadeExecutor, BrigadeTimer};
-use brigade::net::TcpStream;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
 
-use crate::Error;
-
 /// Request bodies are whole byte buffers: cheap to clone, sized up front.
 pub(crate) type RequestBody = Full<Bytes>;
 
-/// Where a pooled connection goes: brigade-http speaks plain `http` only, so host and port
-/// are the whole key.
+/// Where a pooled connection goes: scheme, host and port (as .NET's pool is keyed).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct HostKey {
+    /// `https` (TLS) or `http`.
+    pub(crate) https: bool,
     /// Lower-cased; an IPv6 literal keeps its brackets.
     pub(crate) host: String,
     pub(crate) port: u16,
@@ -71,6 +68,8 @@ struct PoolState {
     idle_http1: HashMap<HostKey, Vec<IdleHttp1>>,
     http2: HashMap<HostKey, Http2Slot>,
     reaper_running: bool,
+    /// `https` hosts whose server chose `h2` in ALPN: their requests go the HTTP/2 way.
+    speaks_http2: HashSet<HostKey>,
     /// The id of the last HTTP/2 connection made.
     last_http2_id: u64,
 }
@@ -192,6 +191,27 @@ impl Pool {
             key: key.clone(),
             reported: false,
         }))
+    }
+
+    /// Whether requests to `key` go the HTTP/2 way: its server chose `h2` in ALPN.
+    pub(crate) fn speaks_http2(&self, key: &HostKey) -> bool {
+        self.lock().speaks_http2.contains(key)
+    }
+
+    /// A connection to `key` turned out to speak HTTP/2 (ALPN): remembers that the host does,
+    /// and shares the connection as the host's; returns its id.
+    pub(crate) fn adopt_http2(
+        &self,
+        key: &HostKey,
+        sender: http2::SendRequest<RequestBody>,
+    ) -> u64 {
+        self.lock().speaks_http2.insert(key.clone());
+        self.end_http2_connect(key, Some(sender))
+    }
+
+    /// The host's server answered HTTP/1.1 in ALPN this time: its requests go the HTTP/1 way.
+    pub(crate) fn forget_http2(&self, key: &HostKey) {
+        self.lock().speaks_http2.remove(key);
     }
 
     /// Forgets the shared HTTP/2 connection `id` to `key` (it turned out to be closed); a
@@ -336,50 +356,4 @@ async fn reap_idle_connections(pool: Weak<PoolShared>, period: Duration) {
             return;
         }
     }
-}
-
-/// Opens a TCP connection to `key` and runs the HTTP/1 handshake; the connection itself is
-/// driven by a brigade task of its own.
-pub(crate) async fn connect_http1(key: &HostKey) -> Result<http1::SendRequest<RequestBody>, Error> {
-    let stream = connect_tcp(key).await?;
-    let (sender, connection) = http1::Builder::new().handshake(stream).await?;
-    let peer = key.clone();
-    brigade::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%peer, %error, "brigade-http: client connection ended with an error");
-        }
-    })
-    .detach();
-    Ok(sender)
-}
-
-/// Opens a TCP connection to `key` speaking HTTP/2 from the first byte ("prior knowledge").
-pub(crate) async fn connect_http2(key: &HostKey) -> Result<http2::SendRequest<RequestBody>, Error> {
-    let stream = connect_tcp(key).await?;
-    let (sender, connection) = http2::Builder::new(BrigadeExecutor)
-        .timer(BrigadeTimer)
-        .handshake(stream)
-        .await?;
-    let peer = key.clone();
-    brigade::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%peer, %error, "brigade-http: client connection ended with an error");
-        }
-    })
-    .detach();
-    Ok(sender)
-}
-
-async fn connect_tcp(key: &HostKey) -> Result<TcpStream, Error> {
-    // `[::1]` in a URL is `::1` to the resolver.
-    let host = key.host.trim_start_matches('[').trim_end_matches(']');
-    let stream = TcpStream::connect((host, key.port))
-        .await
-        .map_err(|source| Error::Connect {
-            authority: key.to_string(),
-            source,
-        })?;
-    // Requests are small writes that want to go out now, not after Nagle's delay.
-    let _ = stream.set_nodelay(true);
-    Ok(stream)
 }

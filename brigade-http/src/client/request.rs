@@ -212,7 +212,48 @@ impl Prepared {
     }
 }
 
-/// Parses and checks a URL: absolute, `http`, with a host.
+/// An HTTP/1-form request (origin-form target, `Host` header) back in HTTP/2 form, for a
+/// request that a new connection to `key` turned out to carry as HTTP/2 (ALPN).
+pub(crate) fn http1_to_http2(
+    mut request: Request<RequestBody>,
+    key: &HostKey,
+) -> Request<RequestBody> {
+    let scheme = if key.https { "https" } else { "http" };
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("/", PathAndQuery::as_str)
+        .to_owned();
+    let authority = request
+        .headers_mut()
+        .remove(HOST)
+        .and_then(|host| host.to_str().ok().map(str::to_owned))
+        .unwrap_or_else(|| key.to_string());
+    if let Ok(uri) = format!("{scheme}://{authority}{target}").parse::<Uri>() {
+        *request.uri_mut() = uri;
+    }
+    *request.version_mut() = http::Version::HTTP_2;
+    request
+}
+
+/// An HTTP/2-form request (absolute URI) in HTTP/1 form: origin-form target and `Host`.
+pub(crate) fn http2_to_http1(mut request: Request<RequestBody>) -> Request<RequestBody> {
+    if let Some(authority) = request.uri().authority().cloned() {
+        if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+            request.headers_mut().entry(HOST).or_insert(host);
+        }
+    }
+    let target = request
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    *request.uri_mut() = Uri::from(target);
+    *request.version_mut() = http::Version::HTTP_11;
+    request
+}
+
+/// Parses and checks a URL: absolute, `http` or `https`, with a host.
 pub(crate) fn parse_url(url: &str) -> Result<(Uri, HostKey), Error> {
     let uri = url.parse::<Uri>().map_err(|error| Error::InvalidUrl {
         url: url.to_owned(),
@@ -226,8 +267,9 @@ fn check_uri(uri: Uri, url: &str) -> Result<(Uri, HostKey), Error> {
         url: url.to_owned(),
         reason: reason.to_owned(),
     };
-    match uri.scheme_str() {
-        Some(scheme) if scheme.eq_ignore_ascii_case("http") => {}
+    let https = match uri.scheme_str() {
+        Some(scheme) if scheme.eq_ignore_ascii_case("http") => false,
+        Some(scheme) if scheme.eq_ignore_ascii_case("https") => true,
         Some(_) => {
             return Err(Error::UnsupportedScheme {
                 url: url.to_owned(),
@@ -238,14 +280,15 @@ fn check_uri(uri: Uri, url: &str) -> Result<(Uri, HostKey), Error> {
                 "it needs to be absolute, with a scheme and a host: http://host[:port]/path",
             ))
         }
-    }
+    };
     let host = uri
         .host()
         .filter(|host| !host.is_empty())
         .ok_or_else(|| invalid("it has no host"))?;
     let key = HostKey {
+        https,
         host: host.to_ascii_lowercase(),
-        port: uri.port_u16().unwrap_or(80),
+        port: uri.port_u16().unwrap_or(if https { 443 } else { 80 }),
     };
     Ok((uri, key))
 }
@@ -260,8 +303,10 @@ mod tests {
         assert_eq!((key.host.as_str(), key.port), ("example.com", 80));
         let (_, key) = parse_url("http://[::1]:8080/").unwrap();
         assert_eq!((key.host.as_str(), key.port), ("[::1]", 8080));
+        let (_, key) = parse_url("https://example.com/").unwrap();
+        assert!(key.https && key.port == 443);
         assert!(matches!(
-            parse_url("https://example.com/"),
+            parse_url("ftp://example.com/"),
             Err(Error::UnsupportedScheme { .. })
         ));
         assert!(matches!(

@@ -39,6 +39,7 @@ use brigade::prelude::*;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Body;
+use hyper::rt::{Read, Write};
 use hyper::service::Service;
 use hyper_util::server::conn::auto;
 
@@ -47,6 +48,7 @@ use super::body::{Incoming, MinDataRate};
 use super::limit::ConnectionSlot;
 use super::request::ConnectionService;
 use super::sniff::SniffDeadline;
+use super::tls::ServerTls;
 use crate::BoxError;
 
 /// The address of the client at the other end of the connection a request came in on.
@@ -69,6 +71,12 @@ pub(crate) struct ConnectionSettings {
     pub(crate) sniff_deadline: Option<Duration>,
     pub(crate) idle: IdleLimits,
     pub(crate) min_body_rate: Option<MinDataRate>,
+    /// HTTPS: the certificate to present; `None` for plain HTTP.
+    pub(crate) tls: Option<ServerTls>,
+    /// The longest a TLS handshake may take (the header-read timeout).
+    pub(crate) tls_handshake_timeout: Option<Duration>,
+    /// ALPN offers `http/1.1` only.
+    pub(crate) http1_only: bool,
 }
 
 /// How long an idle-expired HTTP/2 connection gets to say `GOAWAY` and close before it is
@@ -111,7 +119,60 @@ pub(crate) async fn serve_connection<S, B>(
 {
     // Small responses go out at once instead of waiting for Nagle's algorithm.
     let _ = stream.set_nodelay(true);
-    let io = SniffDeadline::new(stream, settings.sniff_deadline);
+    let served = async {
+        let Some(tls) = &settings.tls else {
+            return serve_io(stream, peer, service, &settings, &shutdown).await;
+        };
+        // The handshake is bounded like the request head: a client that connects and never
+        // sends its ClientHello (or stalls halfway) loses its slot after the header-read
+        // timeout. A shutdown drops connections still handshaking.
+        let handshake = brigade_tls::accept(tls.current(settings.http1_only), stream);
+        let handshake = match settings.tls_handshake_timeout {
+            Some(limit) => brigade::time::timeout(limit, handshake)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("the client did not complete the TLS handshake within {limit:?}"),
+                    ))
+                }),
+            None => handshake.await,
+        };
+        match handshake {
+            Ok(stream) => serve_io(stream, peer, service, &settings, &shutdown).await,
+            Err(error) => Err(Box::new(error) as BoxError),
+        }
+    };
+    // Closing now — the drain deadline passed, or `serve` itself was dropped — drops the
+    // connection wherever it is, which closes the socket.
+    match served.with_cancellation(&shutdown.close_now).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "brigade-http: connection ended with an error");
+        }
+        Err(_closed) => {
+            tracing::debug!(%peer, "brigade-http: connection closed by the server's shutdown");
+        }
+    }
+}
+
+/// Serves one connection's bytes (plain TCP, or TLS after its handshake) with hyper.
+async fn serve_io<IO, S, B>(
+    io: IO,
+    peer: SocketAddr,
+    service: Arc<S>,
+    settings: &ConnectionSettings,
+    shutdown: &ShutdownSignals,
+) -> Result<(), BoxError>
+where
+    IO: Read + Write + Unpin + Send + 'static,
+    S: Service<Request<Incoming>, Response = Response<B>> + Send + Sync + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let io = SniffDeadline::new(io, settings.sniff_deadline);
     let activity = ConnectionActivity::new();
     let service = ConnectionService {
         inner: service,
@@ -119,7 +180,8 @@ pub(crate) async fn serve_connection<S, B>(
         activity: Arc::clone(&activity),
         min_body_rate: settings.min_body_rate,
     };
-    let mut connection = pin!(settings.builder.serve_connection(io, service));
+    // With upgrades: a WebSocket handshake hands the socket to its handler (`websocket`).
+    let mut connection = pin!(settings.builder.serve_connection_with_upgrades(io, service));
 
     let serving = async {
         // Serving: until the connection ends by itself, idles out, or the server asks it to
@@ -154,15 +216,5 @@ pub(crate) async fn serve_connection<S, B>(
             }
         }
     };
-    // Closing now — the drain deadline passed, or `serve` itself was dropped — drops the
-    // connection wherever it is, which closes the socket.
-    match serving.with_cancellation(&shutdown.close_now).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "brigade-http: connection ended with an error");
-        }
-        Err(_closed) => {
-            tracing::debug!(%peer, "brigade-http: connection closed by the server's shutdown");
-        }
-    }
+    serving.await
 }

@@ -16,6 +16,7 @@
 //! | connections served at once (beyond: accept waits) | 10 000 | [`max_connections`](Server::max_connections) |
 //! | graceful shutdown on a token, drained within | 30 s | [`shutdown_on`](Server::shutdown_on), [`drain_timeout`](Server::drain_timeout) |
 //! | accept errors | survived | (`EMFILE`: pause and retry, I2) |
+//! | HTTPS: the TLS handshake must complete within | the header-read timeout (10 s) | [`tls`](Server::tls), [`header_read_timeout`](Server::header_read_timeout) |
 //!
 //! # Invariants
 //! - The accept loop never spins: out of file descriptors, it pauses (I2); at the connection
@@ -33,6 +34,7 @@ mod limit;
 mod panic;
 mod request;
 mod sniff;
+mod tls;
 
 use std::fmt;
 use std::future::Future;
@@ -55,10 +57,16 @@ use self::accept::{AcceptBackoff, AcceptFailure};
 use self::activity::IdleLimits;
 use self::connection::{serve_connection, ConnectionSettings, ShutdownSignals};
 use self::limit::ConnectionLimit;
+use crate::websocket::{WebSocket, WebSocketConfig, WebSocketRoutes};
 use crate::BoxError;
+
+/// A WebSocket route's handler, type-erased.
+type WebSocketHandler =
+    Arc<dyn Fn(WebSocket) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 pub use self::body::{BodyError, Incoming, MinDataRate};
 pub use self::connection::PeerAddr;
+pub use self::tls::ServerTls;
 
 /// An HTTP server on a brigade [`TcpListener`]: HTTP/1.1 and HTTP/2 (detected per
 /// connection), with a header-read timeout, a connection limit and graceful shutdown.
@@ -90,6 +98,8 @@ pub struct Server {
     http1_only: bool,
     shutdown: CancellationToken,
     drain_timeout: Duration,
+    tls: Option<ServerTls>,
+    websocket_routes: Vec<(String, WebSocketHandler, WebSocketConfig)>,
 }
 
 impl Server {
@@ -133,6 +143,8 @@ impl Server {
             http1_only: false,
             shutdown: CancellationToken::none(),
             drain_timeout: Server::DEFAULT_DRAIN_TIMEOUT,
+            tls: None,
+            websocket_routes: Vec::new(),
         }
     }
 
@@ -216,6 +228,59 @@ impl Server {
         self
     }
 
+    /// Serves HTTPS: every connection starts with a TLS handshake presenting `tls`'s
+    /// certificate; ALPN offers `h2` and `http/1.1` on the one port (only `http/1.1` with
+    /// [`http1_only`](Server::http1_only)). The handshake must complete within the
+    /// [`header_read_timeout`](Server::header_read_timeout) (10 s by default; `None` leaves it
+    /// unbounded), so a client that connects and sends no ClientHello loses its slot then.
+    /// Keep a clone of `tls` to [reload](ServerTls::reload_pem_files) the certificate later.
+    pub fn tls(mut self, tls: ServerTls) -> Server {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Routes WebSocket handshakes on `path` (exact match) to `handler`, which runs as a task
+    /// of its own with the [`WebSocket`] once the connection is upgraded; every other request
+    /// goes to the service given to [`serve`](Server::serve). A plain request to `path` gets
+    /// `426 Upgrade Required`. Messages are capped at 16 MiB (see [`crate::websocket`]);
+    /// [`websocket_with_config`](Server::websocket_with_config) changes that. Works over
+    /// HTTPS too (`wss://`).
+    ///
+    /// ```no_run
+    /// # brigade::block_on(async {
+    /// use brigade_http::websocket::WebSocket;
+    /// let server = brigade_http::Server::bind("127.0.0.1:8080").await?.websocket("/ws", |mut ws: WebSocket| async move {
+    ///     while let Some(Ok(message)) = ws.recv().await {
+    ///         if ws.send(message).await.is_err() { break; }
+    ///     }
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn websocket<H, F>(self, path: impl Into<String>, handler: H) -> Server
+    where
+        H: Fn(WebSocket) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.websocket_with_config(path, crate::websocket::default_config(), handler)
+    }
+
+    /// [`websocket`](Server::websocket) with limits of its own (message and frame sizes).
+    pub fn websocket_with_config<H, F>(
+        mut self,
+        path: impl Into<String>,
+        config: WebSocketConfig,
+        handler: H,
+    ) -> Server
+    where
+        H: Fn(WebSocket) -> F + Send + Sync + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handler: WebSocketHandler = Arc::new(move |ws| Box::pin(handler(ws)));
+        self.websocket_routes.push((path.into(), handler, config));
+        self
+    }
+
     /// How long a graceful shutdown waits for connections to finish before closing them.
     /// Default: 30 s.
     pub fn drain_timeout(mut self, timeout: Duration) -> Server {
@@ -251,6 +316,9 @@ impl Server {
                 idle: self.idle_timeout,
             },
             min_body_rate: self.min_request_body_rate,
+            tls: self.tls.clone(),
+            tls_handshake_timeout: self.header_read_timeout,
+            http1_only: self.http1_only,
         }
     }
 
@@ -276,9 +344,13 @@ impl Server {
             max_connections,
             shutdown,
             drain_timeout,
+            websocket_routes,
             ..
         } = self;
-        let service = Arc::new(service);
+        let service = Arc::new(WebSocketRoutes {
+            inner: service,
+            routes: websocket_routes.into(),
+        });
         let limit = ConnectionLimit::new(max_connections);
         let finish = CancellationTokenSource::new();
         let close_now = CancelOnDrop(CancellationTokenSource::new());
@@ -334,6 +406,15 @@ impl fmt::Debug for Server {
             .field("http1_only", &self.http1_only)
             .field("shutdown", &self.shutdown)
             .field("drain_timeout", &self.drain_timeout)
+            .field("tls", &self.tls.is_some())
+            .field(
+                "websocket_routes",
+                &self
+                    .websocket_routes
+                    .iter()
+                    .map(|route| &route.0)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

@@ -14,21 +14,20 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use brigade::net::TcpStream;
 use brigade::time::Sleep;
 use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 
 /// HTTP/2's connection preface: a client that starts with these bytes speaks HTTP/2.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// The socket, with a deadline on the bytes that decide the protocol.
+/// The socket (TCP, or TLS after its handshake), with a deadline on the bytes that decide the protocol.
 ///
 /// Armed until the bytes read so far either leave HTTP/2's preface (the peer speaks HTTP/1,
 /// and hyper's header-read timeout takes over) or complete it (HTTP/2), or the peer closes.
 /// While armed, a read that finds the deadline passed fails with `TimedOut`, which ends the
 /// connection. After that it is a plain pass-through.
-pub(crate) struct SniffDeadline {
-    stream: TcpStream,
+pub(crate) struct SniffDeadline<IO> {
+    stream: IO,
     /// Boxed because hyper wants an `Unpin` socket and a brigade `Sleep` carries its timer
     /// entry inside itself; freed as soon as the protocol is known.
     deadline: Option<Pin<Box<Sleep>>>,
@@ -36,8 +35,8 @@ pub(crate) struct SniffDeadline {
     preface_seen: usize,
 }
 
-impl SniffDeadline {
-    pub(crate) fn new(stream: TcpStream, deadline: Option<Duration>) -> SniffDeadline {
+impl<IO: Read + Unpin> SniffDeadline<IO> {
+    pub(crate) fn new(stream: IO, deadline: Option<Duration>) -> SniffDeadline<IO> {
         SniffDeadline {
             stream,
             deadline: deadline.map(|after| Box::pin(brigade::time::sleep(after))),
@@ -77,7 +76,7 @@ impl SniffDeadline {
     }
 }
 
-impl Read for SniffDeadline {
+impl<IO: Read + Unpin> Read for SniffDeadline<IO> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -91,7 +90,7 @@ impl Read for SniffDeadline {
     }
 }
 
-impl Write for SniffDeadline {
+impl<IO: Write + Unpin> Write for SniffDeadline<IO> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

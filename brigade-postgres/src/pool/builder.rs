@@ -18,9 +18,18 @@ pub struct PoolBuilder {
     pub(super) acquire_timeout: Duration,
     pub(super) health_check: bool,
     pub(super) statement_cache_capacity: usize,
+    pub(super) tls: Option<crate::PgTls>,
 }
 
 impl PoolBuilder {
+    /// Connects with TLS as `tls` says (with the configuration's `sslmode`: `require` insists
+    /// on TLS, `prefer` uses it when the server offers it); see [`PgTls`](crate::PgTls).
+    /// Default: none, plain text.
+    pub fn tls(mut self, tls: crate::PgTls) -> PoolBuilder {
+        self.tls = Some(tls);
+        self
+    }
+
     /// The most connections the pool keeps open at once (at least 1).
     pub fn max_size(mut self, max_size: usize) -> PoolBuilder {
         self.max_size = max_size;
@@ -74,6 +83,7 @@ impl PoolBuilder {
                 statement_cache_capacity: self.statement_cache_capacity,
                 places: Arc::new(Semaphore::new(self.max_size)),
                 waiting: AtomicUsize::new(0),
+                tls: self.tls,
                 state: Mutex::new(State {
                     idle: Vec::new(),
                     open: 0,

@@ -93,6 +93,7 @@ struct Shared {
     places: Arc<Semaphore>,
     /// Callers waiting for a place right now (for `status`).
     waiting: AtomicUsize,
+    tls: Option<crate::PgTls>,
     state: Mutex<State>,
 }
 
@@ -117,6 +118,7 @@ impl Pool {
             acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
             health_check: false,
             statement_cache_capacity: DEFAULT_STATEMENT_CACHE_CAPACITY,
+            tls: None,
         }
     }
 
@@ -163,7 +165,11 @@ impl Pool {
             // Broken: thrown away, but its place stays ours for a fresh connection.
             lease.discard_client();
         }
-        let opening = connect_with_cache(&self.shared.config, self.shared.statement_cache_capacity);
+        let opening = connect_with_cache(
+            &self.shared.config,
+            self.shared.statement_cache_capacity,
+            self.shared.tls.as_ref(),
+        );
         match timeout_at(deadline, opening).await {
             Ok(Ok(client)) => {
                 self.shared.lock().opened_total += 1;
