@@ -9,13 +9,14 @@
 //!
 //! # Invariants
 //! - `num_unparked` counts workers not in `sleepers`; `num_searching <= num_unparked`.
-//! - A worker that stops searching last re-checks every queue before sleeping (see
-//!   `Worker::park`), and a pusher checks `num_searching` after pushing; both use `SeqCst`, so
-//!   one of the two always sees the other: no task is left in a queue with every worker asleep.
+//! - Every worker re-checks every queue right after joining the sleepers (see
+//!   `Worker::park_until_work`), and a pusher checks the counts after pushing; both use
+//!   `SeqCst`, so one of the two always sees the other: no task is left in a queue with every
+//!   worker asleep. (tokio re-checks only for the last searcher; here a worker refused a search
+//!   cannot rely on the searcher, which may be a spare that retires before this worker parks.)
 //! - A worker counted awake (unparked) looks at the queues again before it sleeps or leaves:
-//!   pushers wake nobody while they see enough workers awake, and a worker refused a search
-//!   parks without a last look. So a spare retires only from the sleepers, unchosen
-//!   ([`Idle::retire_sleeper`]), never while counted awake (issue 10.1).
+//!   pushers wake nobody while they see enough workers awake. So a spare retires only from the
+//!   sleepers, unchosen ([`Idle::retire_sleeper`]), never while counted awake (issue 10.1).
 
 use crate::loom::sync::atomic::{fence, AtomicUsize, Ordering::SeqCst};
 use crate::loom::sync::Mutex;
@@ -112,9 +113,10 @@ impl Idle {
         searching(prev) == 1
     }
 
-    /// The worker goes to sleep. Returns `true` if it was the last searcher: it must then look
-    /// at every queue once more, since work may have arrived after its last look while the
-    /// pushers, seeing it searching, woke nobody.
+    /// The worker goes to sleep. Returns `true` if it was the last searcher. Either way the
+    /// worker then looks at every queue once more (`Worker::park_until_work`): work may have
+    /// arrived after its last look while the pushers, seeing it (or a searcher that has since
+    /// retired) awake, woke nobody.
     pub(crate) fn transition_worker_to_parked(&self, worker: usize, is_searching: bool) -> bool {
         let mut sleepers = self.sleepers.lock().unwrap_or_else(|e| e.into_inner());
         let dec = UNPARKED_ONE + usize::from(is_searching);

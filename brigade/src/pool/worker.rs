@@ -767,20 +767,21 @@ impl WorkerContext {
     fn park_until_work(&self) -> Parked {
         #[cfg(all(test, not(loom)))]
         test_hooks::before_park();
-        let was_last_searcher = {
+        let is_searching = {
             let mut core = self.core.borrow_mut();
             debug_assert!(self.remote().lifo.is_empty() && core.local.is_empty());
-            let is_searching = std::mem::replace(&mut core.is_searching, false);
-            self.shared
-                .idle
-                .transition_worker_to_parked(self.index, is_searching)
+            std::mem::replace(&mut core.is_searching, false)
         };
-        // Deterministic mode's one worker never searches (nobody to steal from), so it always
-        // takes the last searcher's second look: a task pushed to the injector after its last
-        // look, whose pusher saw it still awake and woke nobody, must not wait forever.
-        if was_last_searcher || self.shared.config.deterministic.is_some() {
-            self.shared.notify_if_work_pending();
-        }
+        self.shared
+            .idle
+            .transition_worker_to_parked(self.index, is_searching);
+        // Every parking worker takes a second look, not only the last searcher (as in tokio):
+        // a worker refused a search relies on the searcher's last look, but that searcher may
+        // be a spare that looked, then retired before this worker parked — and a pusher in
+        // between saw this worker awake and woke nobody. Deterministic mode's one worker never
+        // searches at all. After joining the sleepers (SeqCst), either this look sees the
+        // pushed task or the pusher sees this worker asleep and wakes it.
+        self.shared.notify_if_work_pending();
         WorkerMetrics::bump(&self.shared.remotes[self.index].metrics.parks, 1);
         let timers = &self.shared.timers;
         let mut was_driving = false;
