@@ -29,3 +29,14 @@ pub(crate) fn tick_coarse_clock() {
     let now = clock_origin().elapsed().as_millis() as u64;
     COARSE_NOW_MS.fetch_max(now, Ordering::Relaxed);
 }
+
+/// `at` as milliseconds since [`clock_origin`] (0 for an instant before it): how waits record
+/// deadlines in one word, with no clock read.
+pub(crate) fn ms_since_origin(at: Instant) -> u64 {
+    at.saturating_duration_since(clock_origin()).as_millis() as u64
+}
+
+/// The precise "now" on the same scale as [`ms_since_origin`] (a clock read: for diagnostics).
+pub(crate) fn precise_now_ms() -> u64 {
+    clock_origin().elapsed().as_millis() as u64
+}

@@ -15,6 +15,7 @@
 mod block_on;
 pub(crate) mod builder;
 mod dump;
+mod dump_wait;
 mod global;
 mod metrics;
 pub(crate) mod thread_loop;
@@ -33,6 +34,7 @@ pub use builder::{
     DEFAULT_SPARE_WORKERS, DEFAULT_STALL_THRESHOLD, MAX_STACK_SIZE, MIN_STACK_SIZE,
 };
 pub use dump::{RuntimeDump, TaskDump, TaskState};
+pub use dump_wait::{WaitDetail, WaitOn};
 pub use metrics::{RuntimeMetrics, WorkerStats};
 
 use crate::pool::{self, Shared};

@@ -105,6 +105,9 @@ impl<T> Task<T> {
                 cx.waker(),
             )
         };
+        if result.is_pending() {
+            super::wait::record(super::WaitKind::Join, None, self.raw.id().as_u64(), 0);
+        }
         result
     }
 }

@@ -24,6 +24,7 @@ mod owned;
 pub(crate) mod post;
 mod promise;
 pub(crate) mod state;
+mod wait;
 mod waker;
 
 use std::any::Any;
@@ -43,6 +44,8 @@ pub use id::{GroupId, TaskId};
 pub(crate) use owned::OwnedTasks;
 pub(crate) use post::{Runnable, SyncContext};
 pub use promise::{Abandoned, AlreadySet, Promise, PromiseTask};
+pub use wait::WaitKind;
+pub(crate) use wait::{record as record_wait, WaitSite, A_MAX as WAIT_DETAIL_MAX};
 
 /// A task's static home: where its wake-ups post it (unless it moved, see `home.rs`) and who
 /// keeps its bookkeeping.

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use super::sleep::{far_enough, sleep_until, Sleep};
+use super::sleep::{far_enough, Sleep, SleepSite};
+use crate::task::WaitKind;
 
 /// A ticker: the first [`tick`](Interval::tick) completes at once, then one per `period`.
 ///
@@ -43,7 +44,11 @@ pub fn interval_at(start: Instant, period: Duration) -> Interval {
          forever without waiting; to give other tasks a turn in a loop, use brigade::yield_now())"
     );
     Interval {
-        sleep: Box::pin(sleep_until(start)),
+        sleep: Box::pin(Sleep::new(
+            start,
+            true,
+            SleepSite::here(WaitKind::Interval, Some(period)),
+        )),
         period,
         missed: MissedTicks::default(),
     }
