@@ -99,7 +99,10 @@ fn a_join_chain_leads_to_the_socket_at_its_end() {
         let socket = chain[2].1;
         assert_eq!(socket.kind, WaitKind::Readable, "{dump}");
         let text = dump.to_string();
-        assert!(text.contains(&format!("join task {middle_id} \"middle\"")), "{text}");
+        assert!(
+            text.contains(&format!("join task {middle_id} \"middle\"")),
+            "{text}"
+        );
         assert!(text.contains(&format!("read on {addr}")), "{text}");
         assert!(
             text.contains(&format!("→ task {reader_id} waits on: read on {addr}")),

@@ -85,9 +85,10 @@ impl RuntimeDump {
             };
             // Only a task that is not being polled has a settled wait slot (`task::wait`).
             let wait = match state {
-                TaskState::Idle | TaskState::Scheduled if stats_polled(header) => {
-                    header.wait.read().map(|site| WaitOn::from_site(site, precise_now))
-                }
+                TaskState::Idle | TaskState::Scheduled if stats_polled(header) => header
+                    .wait
+                    .read()
+                    .map(|site| WaitOn::from_site(site, precise_now)),
                 _ => None,
             };
             let stats = &header.stats;
@@ -164,7 +165,11 @@ impl RuntimeDump {
 
 /// Whether the task was polled at least once (before that its slot is empty anyway).
 fn stats_polled(header: &crate::task::Header) -> bool {
-    header.stats.polls.load(std::sync::atomic::Ordering::Relaxed) > 0
+    header
+        .stats
+        .polls
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
 }
 
 impl fmt::Display for RuntimeDump {

@@ -137,7 +137,8 @@ impl fmt::Display for WaitOn {
             }
             WaitDetail::Socket { fd, local, peer } => {
                 let kind = match (self.kind, peer) {
-                    (WaitKind::Readable, None) => "accept/recv",
+                    (WaitKind::Readable, None) if is_listening(*fd) => "accept",
+                    (WaitKind::Readable, None) => "recv",
                     _ => self.kind.as_str(),
                 };
                 match (peer, local) {
@@ -187,6 +188,24 @@ impl fmt::Display for Short {
     }
 }
 
+/// Whether `fd` is a listening socket (`SO_ACCEPTCONN`).
+fn is_listening(fd: i32) -> bool {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the pointers are to an int and its length, which we own; a bad descriptor only
+    // makes the call fail.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && value != 0
+}
+
 type NameFn =
     unsafe extern "C" fn(libc::c_int, *mut libc::sockaddr, *mut libc::socklen_t) -> libc::c_int;
 
@@ -197,7 +216,13 @@ fn socket_name(fd: i32, name: NameFn) -> Option<String> {
     let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: the pointers are to a buffer of `len` bytes we own; on a bad descriptor the call
     // fails with EBADF/ENOTSOCK and writes nothing.
-    let rc = unsafe { name(fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) };
+    let rc = unsafe {
+        name(
+            fd,
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
     if rc != 0 {
         return None;
     }

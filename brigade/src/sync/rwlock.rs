@@ -17,8 +17,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use super::permits::{PermitWaiter, Permits, WaitAt};
-use crate::task::WaitKind;
 use super::waiters::Waiter;
+use crate::task::WaitKind;
 
 /// An async reader-writer lock, writer-preferring, FIFO.
 ///

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::permits::{PermitWaiter, Permits, TryAcquire, WaitAt};
-use crate::task::WaitKind;
 use super::waiters::Waiter;
+use crate::task::WaitKind;
 
 /// A counting semaphore with FIFO waiters (.NET's `SemaphoreSlim`).
 ///
@@ -272,9 +272,13 @@ impl<'a> Future for Acquire<'a> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: the waiter is pinned in this future, whose `Drop` cancels it while queued.
         let polled = unsafe {
-            this.semaphore
-                .permits
-                .poll_acquire(&this.waiter, this.needed, &mut this.queued, cx, this.at)
+            this.semaphore.permits.poll_acquire(
+                &this.waiter,
+                this.needed,
+                &mut this.queued,
+                cx,
+                this.at,
+            )
         };
         polled.map(|granted| {
             granted.map_err(|()| AcquireError(()))?;
@@ -322,9 +326,13 @@ impl Future for AcquireOwned {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as in `Acquire::poll`.
         let polled = unsafe {
-            this.semaphore
-                .permits
-                .poll_acquire(&this.waiter, this.needed, &mut this.queued, cx, this.at)
+            this.semaphore.permits.poll_acquire(
+                &this.waiter,
+                this.needed,
+                &mut this.queued,
+                cx,
+                this.at,
+            )
         };
         polled.map(|granted| {
             granted.map_err(|()| AcquireError(()))?;

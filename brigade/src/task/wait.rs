@@ -95,7 +95,9 @@ impl WaitKind {
     ];
 
     fn from_code(code: u8) -> Option<WaitKind> {
-        WaitKind::ALL.get(usize::from(code).checked_sub(1)?).copied()
+        WaitKind::ALL
+            .get(usize::from(code).checked_sub(1)?)
+            .copied()
     }
 
     /// A short lowercase name: `sleep`, `read`, `join`, `channel recv`, ...
@@ -173,13 +175,7 @@ impl WaitSlot {
     }
 
     #[inline]
-    fn record(
-        &self,
-        kind: WaitKind,
-        location: Option<&'static Location<'static>>,
-        a: u64,
-        b: u64,
-    ) {
+    fn record(&self, kind: WaitKind, location: Option<&'static Location<'static>>, a: u64, b: u64) {
         let word = self.word.load(Relaxed);
         if word != 0 {
             // Someone already recorded this poll's wait: count this one as "also".
@@ -216,12 +212,7 @@ impl WaitSlot {
 /// `Pending` waiting on `kind`. Leaf futures call this on their `Pending` paths; outside a
 /// task (a `block_on` on a plain thread) it does nothing.
 #[inline]
-pub(crate) fn record(
-    kind: WaitKind,
-    location: Option<&'static Location<'static>>,
-    a: u64,
-    b: u64,
-) {
+pub(crate) fn record(kind: WaitKind, location: Option<&'static Location<'static>>, a: u64, b: u64) {
     if let Some(task) = super::current::running() {
         task.header().wait.record(kind, location, a, b);
     }

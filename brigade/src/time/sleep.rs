@@ -38,7 +38,11 @@ pub fn sleep(duration: Duration) -> Sleep {
     // Whether a non-zero sleep has run out by its first poll is the wheel's business (its tick
     // says so under the lock), which saves a clock read per sleep.
     let site = SleepSite::here(WaitKind::Sleep, Some(duration));
-    Sleep::new(far_enough(Instant::now(), duration), duration.is_zero(), site)
+    Sleep::new(
+        far_enough(Instant::now(), duration),
+        duration.is_zero(),
+        site,
+    )
 }
 
 /// Waits until `deadline`. A deadline in the past is ready at once.
@@ -142,7 +146,12 @@ impl Future for Sleep {
         if polled.is_pending() {
             let site = this.site;
             let deadline_ms = crate::clock::ms_since_origin(this.deadline);
-            record_wait(site.kind, Some(site.location), site.duration_ms, deadline_ms);
+            record_wait(
+                site.kind,
+                Some(site.location),
+                site.duration_ms,
+                deadline_ms,
+            );
         }
         polled
     }
