@@ -167,7 +167,7 @@ impl fmt::Display for WaitOn {
     }
 }
 
-/// A duration the way people say it: `250 ms`, `3.2 s`, `5 s`, `12 min`.
+/// A duration the way people say it: `250 ms`, `3.2 s`, `5 s`, `12 min`, `1 min 59 s`, `2.5 h`.
 struct Short(Duration);
 
 impl fmt::Display for Short {
@@ -182,8 +182,15 @@ impl fmt::Display for Short {
             } else {
                 write!(f, "{}.{} s", tenths / 10, tenths % 10)
             }
+        } else if ms < 3_600_000 {
+            let (min, s) = (ms / 60_000, ms / 1000 % 60);
+            if s == 0 {
+                write!(f, "{min} min")
+            } else {
+                write!(f, "{min} min {s} s")
+            }
         } else {
-            write!(f, "{} min", ms / 60_000)
+            write!(f, "{:.1} h", ms as f64 / 3_600_000.0)
         }
     }
 }

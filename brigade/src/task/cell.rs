@@ -61,6 +61,9 @@ pub(crate) struct Header {
     pub(crate) stats: TaskStats,
     /// What the task waits on (`wait.rs`): set by leaf futures on `Pending`, read by the dump.
     pub(crate) wait: super::wait::WaitSlot,
+    /// (feature `console`) The id of the task's `runtime.spawn` span, for waker events.
+    #[cfg(feature = "console")]
+    pub(crate) console_span_id: u64,
 }
 
 /// What the task dump reports about a task's life. Written only by the thread polling the task
@@ -143,6 +146,8 @@ pub(crate) struct Vtable {
 /// What a new cell starts with besides its future and scheduler.
 pub(crate) struct Birth {
     pub(crate) id: TaskId,
+    #[cfg(feature = "console")]
+    pub(crate) console_span_id: u64,
     pub(crate) meta: TaskMeta,
     pub(crate) context: ExecutionContext,
     /// Whether the future is `Send`, so the task may move between contexts.
@@ -169,6 +174,8 @@ where
                 home: HomeSlot::new(birth.movable),
                 stats: TaskStats::new(),
                 wait: super::wait::WaitSlot::new(),
+                #[cfg(feature = "console")]
+                console_span_id: birth.console_span_id,
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),

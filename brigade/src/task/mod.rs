@@ -12,6 +12,8 @@
 //! `Ready`: COMPLETE, output stored, join waker woken → the handle takes the output.
 
 mod cell;
+#[cfg(feature = "console")]
+pub(crate) mod console;
 pub(crate) mod current;
 mod error;
 mod handle;
@@ -135,8 +137,16 @@ where
     F::Output: 'static,
     S: Schedule,
 {
+    let id = TaskId::next();
+    #[cfg(feature = "console")]
+    let kind = if movable { "task" } else { "local" };
+    #[cfg(feature = "console")]
+    let (future, console_span_id) =
+        console::instrument(future, id, name.as_deref(), location, kind);
     let birth = cell::Birth {
-        id: TaskId::next(),
+        id,
+        #[cfg(feature = "console")]
+        console_span_id,
         meta: TaskMeta {
             name,
             location,

@@ -90,6 +90,9 @@ pub struct Sleep {
     driver: Option<Arc<TimeDriver>>,
     /// What the task dump shows while this sleep keeps its task waiting.
     site: SleepSite,
+    /// (feature `console`) The timer's `runtime.resource` span, open while the sleep lives.
+    #[cfg(feature = "console")]
+    _resource: tracing::Span,
     entry: TimerEntry,
 }
 
@@ -100,6 +103,11 @@ impl Sleep {
             may_be_due_at_first_poll,
             driver: None,
             site,
+            #[cfg(feature = "console")]
+            _resource: crate::task::console::timer_span(
+                site.location,
+                (site.duration_ms != WAIT_DETAIL_MAX).then_some(site.duration_ms),
+            ),
             entry: TimerEntry::new(),
         }
     }
