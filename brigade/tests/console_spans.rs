@@ -30,8 +30,8 @@ use tracing_core::span::Current;
 #[derive(Debug, Clone, PartialEq)]
 enum Value {
     Str(String),
-    U64(u64),
-    I64(i64),
+    Unsigned(u64),
+    Signed(i64),
     Bool(bool),
     Debug(String),
 }
@@ -48,10 +48,10 @@ impl Visit for Fields {
         self.0.insert(field.name(), Value::Str(value.to_owned()));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name(), Value::U64(value));
+        self.0.insert(field.name(), Value::Unsigned(value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name(), Value::I64(value));
+        self.0.insert(field.name(), Value::Signed(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.0.insert(field.name(), Value::Bool(value));
@@ -154,7 +154,7 @@ fn str_of(fields: &HashMap<&'static str, Value>, name: &str) -> String {
 
 fn u64_of(fields: &HashMap<&'static str, Value>, name: &str) -> u64 {
     match fields.get(name) {
-        Some(Value::U64(v)) => *v,
+        Some(Value::Unsigned(v)) => *v,
         other => panic!("field {name} should be recorded as a u64, got {other:?}"),
     }
 }
@@ -203,7 +203,7 @@ fn tasks_polls_wakers_and_timers_are_emitted_the_way_console_subscriber_reads_th
         let ops: Vec<String> = events
             .iter()
             .filter(|e| e.target == "runtime::waker")
-            .filter(|e| e.fields.get("task.id") == Some(&Value::U64(span_id)))
+            .filter(|e| e.fields.get("task.id") == Some(&Value::Unsigned(span_id)))
             .map(|e| str_of(&e.fields, "op"))
             .collect();
         assert!(

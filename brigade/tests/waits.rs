@@ -82,9 +82,9 @@ fn a_join_chain_leads_to_the_socket_at_its_end() {
             let _ = stream.read(&mut buf).await;
         });
         let reader_id = reader.id();
-        let middle = handle.spawn_named("middle", async move { reader.await });
+        let middle = handle.spawn_named("middle", reader);
         let middle_id = middle.id();
-        let top = handle.spawn_named("top", async move { middle.await });
+        let top = handle.spawn_named("top", middle);
         let (_peer, _) = listener.accept().unwrap();
         let dump = dump_when_waiting(&rt, &["reader", "middle", "top"]);
         let top_id = dump
