@@ -106,6 +106,8 @@ fn main() -> std::io::Result<()> {
         list.iter().any(|t| !t["wait"].is_null()),
         "some task reports a wait: {body}"
     );
+    // The same, as `Runtime::dump` prints it: each wait, and chains through joins.
+    println!("\n{}", rt.dump());
     drop(console);
     rt.shutdown_timeout(Duration::from_secs(5)).ok();
     Ok(())
@@ -130,7 +132,9 @@ async fn workload() {
                     if n == 0 {
                         break;
                     }
-                    sleep(Duration::from_millis(30)).await; // "query time"
+                    // "Query time": reports are slow, so their callers are seen waiting on us.
+                    let query_ms = if buf[0] == b'r' { 600 } else { 30 };
+                    sleep(Duration::from_millis(query_ms)).await;
                     if conn.write_all(&buf[..n]).await.is_err() {
                         break;
                     }
@@ -201,7 +205,7 @@ async fn workload() {
                 let mut buf = [0u8; 6];
                 conn.write_all(b"report").await.unwrap();
                 conn.read_exact(&mut buf).await.unwrap();
-                sleep(Duration::from_millis(700)).await;
+                sleep(Duration::from_millis(100)).await;
             });
             report.await;
         }

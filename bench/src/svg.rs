@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 pub const WIDTH: f64 = 760.0;
 const LABEL_W: f64 = 190.0;
 const ROW_H: f64 = 24.0;
+/// The column on the right where each bar's figures are printed.
+const TEXT_W: f64 = 150.0;
 const FONT: &str = "font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\"";
 
 /// Tokio's colour and brigade's, in every chart.
@@ -50,14 +52,22 @@ fn esc(text: &str) -> String {
 /// 1.0 of a ratio chart).
 pub fn bars(title: &str, bars: &[Bar], reference: Option<(f64, &str)>) -> Panel {
     let top = 28.0;
-    let plot_w = WIDTH - LABEL_W - 90.0;
+    let plot_w = WIDTH - LABEL_W - TEXT_W - 10.0;
+    // The scale follows the whiskers up to twice the largest bar (or reference): one wild
+    // round must not squash every bar; whiskers beyond the scale end in an arrow.
+    let largest = bars
+        .iter()
+        .map(|b| b.value)
+        .chain(reference.map(|(r, _)| r))
+        .fold(0.0f64, f64::max);
     let max = bars
         .iter()
         .map(|b| b.range.map_or(b.value, |(_, hi)| hi.max(b.value)))
         .chain(reference.map(|(r, _)| r * 1.1))
         .fold(0.0f64, f64::max)
+        .min(largest * 2.0)
         .max(1e-9);
-    let x = |v: f64| LABEL_W + v / max * plot_w;
+    let x = |v: f64| LABEL_W + v.min(max) / max * plot_w;
     let mut s = String::new();
     let _ = write!(
         s,
@@ -83,19 +93,33 @@ pub fn bars(title: &str, bars: &[Bar], reference: Option<(f64, &str)>) -> Panel 
         );
         if let Some((lo, hi)) = bar.range {
             let mid = y + ROW_H / 2.0;
+            // A whisker beyond the scale ends in an arrow instead of a bar.
+            let end_mark = if hi > max {
+                format!(
+                    "M{:.1},{:.1}L{:.1},{mid:.1}L{:.1},{:.1}",
+                    x(hi) - 6.0,
+                    mid - 4.0,
+                    x(hi),
+                    x(hi) - 6.0,
+                    mid + 4.0
+                )
+            } else {
+                format!("M{:.1},{:.1}V{:.1}", x(hi), mid - 5.0, mid + 5.0)
+            };
             let _ = write!(
                 s,
-                "<path d=\"M{:.1},{mid:.1}H{:.1}M{:.1},{:.1}V{:.1}M{:.1},{:.1}V{:.1}\" stroke=\"#1f2328\" stroke-width=\"1.2\" fill=\"none\"/>",
-                x(lo), x(hi), x(lo), mid - 5.0, mid + 5.0, x(hi), mid - 5.0, mid + 5.0
+                "<path d=\"M{:.1},{mid:.1}H{:.1}M{:.1},{:.1}V{:.1}{end_mark}\" stroke=\"#1f2328\" stroke-width=\"1.2\" fill=\"none\"/>",
+                x(lo),
+                x(hi),
+                x(lo),
+                mid - 5.0,
+                mid + 5.0
             );
         }
-        let end = bar
-            .range
-            .map_or(x(bar.value), |(_, hi)| x(hi).max(x(bar.value)));
         let _ = write!(
             s,
             "<text x=\"{:.1}\" y=\"{:.1}\">{}</text>",
-            end + 6.0,
+            WIDTH - TEXT_W,
             y + 15.0,
             esc(&bar.text)
         );

@@ -33,7 +33,9 @@ pub(crate) fn tick_coarse_clock() {
 /// `at` as milliseconds since [`clock_origin`] (0 for an instant before it): how waits record
 /// deadlines in one word, with no clock read.
 pub(crate) fn ms_since_origin(at: Instant) -> u64 {
-    at.saturating_duration_since(clock_origin()).as_millis() as u64
+    let since = at.saturating_duration_since(clock_origin());
+    // 64-bit arithmetic: this runs on every pending sleep (`task::wait`).
+    since.as_secs() * 1000 + u64::from(since.subsec_millis())
 }
 
 /// The precise "now" on the same scale as [`ms_since_origin`] (a clock read: for diagnostics).

@@ -133,6 +133,17 @@ fn main() -> ExitCode {
         last_round = (t_timeline, b_timeline);
     }
     if let Some(dir) = &charts {
+        // Each gap as a step: no tick from (end - gap) to end; gaps under 0.5 ms (a catch-up
+        // burst) are drawn at 0.5 ms so the log scale stays readable.
+        let steps = |gaps: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+            gaps.into_iter()
+                .flat_map(|(end, gap)| {
+                    let gap_ms = gap.max(0.5);
+                    [((end - gap / 1e3).max(0.0), gap_ms), (end, gap_ms)]
+                })
+                .collect()
+        };
+        let last_round = (steps(last_round.0), steps(last_round.1));
         let series = [
             svg::Series {
                 name: "tokio".into(),

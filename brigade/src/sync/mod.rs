@@ -3,7 +3,7 @@
 //!
 //! | type | .NET analogue |
 //! |---|---|
-//! | [`channel`], [`unbounded_channel`], [`channel_with`] | `Channel.CreateBounded` / `CreateUnbounded`, `BoundedChannelFullMode` |
+//! | [`channel()`], [`unbounded_channel`], [`channel_with`] | `Channel.CreateBounded` / `CreateUnbounded`, `BoundedChannelFullMode` |
 //! | [`Semaphore`] | `SemaphoreSlim` |
 //! | [`Mutex`] | `SemaphoreSlim(1, 1)` around shared state |
 //! | [`RwLock`] | `ReaderWriterLockSlim`, awaitable |

@@ -23,7 +23,8 @@ use std::panic::Location;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
 
-/// What kind of thing a task waits on. The detail numbers a [`WaitSite`] carries depend on it.
+/// What kind of thing a task waits on: the `kind` of a [`WaitOn`](crate::runtime::WaitOn) in the
+/// task dump.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 #[repr(u8)]
