@@ -37,6 +37,14 @@
 //! ## Cost
 //! One sampler task wakes each second to read the metrics (a few atomic loads per worker); the
 //! page's one request a second takes a task dump (each shard lock of the task list, briefly).
+//! On the `dashboard` example that is under 0.2% of one core (BENCHMARKS.md). The dump grows
+//! with the number of live tasks: with hundreds of thousands of them, keep the page closed
+//! when not looking. The page draws the first 500 rows of the (filtered, sorted) task table;
+//! `/api/tasks` has them all.
+//!
+//! ## Limits
+//! - History: [`DEFAULT_HISTORY`] of one-second samples ([`ConsoleBuilder::history`]).
+//! - Stall reports kept: [`STALL_LOG_CAPACITY`], the newest (fixed).
 #![deny(missing_docs)]
 
 mod api;
