@@ -35,6 +35,7 @@
 
 mod oneshot;
 mod sides;
+mod svg;
 mod workloads;
 
 use std::fmt::Write as _;
@@ -52,6 +53,7 @@ options:
   --warmup N        unmeasured warm-up rounds per side and workload (default: 2)
   --filter SUBSTR   only run workloads whose name contains SUBSTR
   --markdown PATH   also write the table (with a date/machine header) to PATH
+  --charts DIR      also draw the ratios as DIR/ratios.svg (for BENCHMARKS.md)
   --list            list workload names and exit
   -h, --help        this text
 
@@ -65,6 +67,7 @@ struct Opts {
     warmup: usize,
     filter: Option<String>,
     markdown: Option<String>,
+    charts: Option<String>,
     list: bool,
 }
 
@@ -79,6 +82,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         warmup: 2,
         filter: None,
         markdown: None,
+        charts: None,
         list: false,
     };
     let mut it = args.iter();
@@ -114,6 +118,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
             "--warmup" => opts.warmup = number(flag, value(flag)?)?,
             "--filter" => opts.filter = Some(value(flag)?),
             "--markdown" => opts.markdown = Some(value(flag)?),
+            "--charts" => opts.charts = Some(value(flag)?),
             "--list" => opts.list = true,
             // `cargo bench` style invocations pass `--bench`; ignore it.
             "--bench" => {}
@@ -204,6 +209,50 @@ fn table(rows: &[Row]) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` from the system clock (civil-from-days, no deps).
+/// The ratios chart: per workload, brigade/tokio of the medians, with a whisker from the
+/// smallest to the largest per-round ratio (rounds are interleaved, so round i of each side ran
+/// under the same machine conditions).
+fn ratio_chart(rows: &[Row], opts: &Opts) -> String {
+    let bars: Vec<svg::Bar> = rows
+        .iter()
+        .map(|row| {
+            let (t, b) = (stats(&row.tokio), stats(&row.brigade));
+            let ratio = b.median.as_secs_f64() / t.median.as_secs_f64();
+            let per_round = row
+                .brigade
+                .iter()
+                .zip(&row.tokio)
+                .map(|(b, t)| b.as_secs_f64() / t.as_secs_f64().max(1e-12));
+            let (lo, hi) = per_round.fold((f64::MAX, 0.0f64), |(lo, hi), r| (lo.min(r), hi.max(r)));
+            svg::Bar {
+                label: row.name.to_owned(),
+                value: ratio,
+                range: Some((lo, hi)),
+                color: if ratio <= 1.0 {
+                    svg::BRIGADE
+                } else {
+                    svg::TOKIO
+                },
+                text: format!("{ratio:.2} ({lo:.2}–{hi:.2})"),
+            }
+        })
+        .collect();
+    let panel = svg::bars(
+        "brigade / tokio, median time per workload (below 1.0: brigade faster)",
+        &bars,
+        Some((1.0, "tokio")),
+    );
+    svg::page(
+        &[panel],
+        &format!(
+            "{} workers, {} rounds per side, interleaved; whiskers: min–max of per-round ratios. {}",
+            opts.workers,
+            opts.rounds,
+            utc_now()
+        ),
+    )
+}
+
 fn utc_now() -> String {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -329,6 +378,10 @@ fn main() -> ExitCode {
     let table = table(&rows);
     println!();
     print!("{table}");
+
+    if let Some(dir) = &opts.charts {
+        svg::save(dir, "ratios.svg", &ratio_chart(&rows, &opts));
+    }
 
     if let Some(path) = &opts.markdown {
         let header = format!(

@@ -29,3 +29,16 @@ pub(crate) fn tick_coarse_clock() {
     let now = clock_origin().elapsed().as_millis() as u64;
     COARSE_NOW_MS.fetch_max(now, Ordering::Relaxed);
 }
+
+/// `at` as milliseconds since [`clock_origin`] (0 for an instant before it): how waits record
+/// deadlines in one word, with no clock read.
+pub(crate) fn ms_since_origin(at: Instant) -> u64 {
+    let since = at.saturating_duration_since(clock_origin());
+    // 64-bit arithmetic: this runs on every pending sleep (`task::wait`).
+    since.as_secs() * 1000 + u64::from(since.subsec_millis())
+}
+
+/// The precise "now" on the same scale as [`ms_since_origin`] (a clock read: for diagnostics).
+pub(crate) fn precise_now_ms() -> u64 {
+    clock_origin().elapsed().as_millis() as u64
+}

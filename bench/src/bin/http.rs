@@ -2,8 +2,11 @@
 //! both with the same worker count, in this one process, one after the other.
 //!
 //! ```text
-//! cargo run --release -p brigade-bench --bin http -- [--workers N] [--duration SECS] [--rounds N]
+//! cargo run --release -p brigade-bench --bin http -- [--workers N] [--duration SECS] [--rounds N] [--charts DIR]
 //! ```
+//!
+//! `--charts DIR` also draws requests/s and p99 latency (medians, min–max whiskers) as
+//! `DIR/http.svg`.
 //!
 //! Each round runs `wrk -t2 -c64 -d<duration>s --latency` against one server, then the other
 //! (alternating which goes first). `wrk` comes from Debian's `wrk` package; when it is missing
@@ -18,6 +21,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response};
+
+#[path = "../svg.rs"]
+mod svg;
 
 const BODY: &[u8] = b"Hello, World!";
 
@@ -158,8 +164,13 @@ fn main() -> ExitCode {
     let mut workers = 2;
     let mut seconds = 10;
     let mut rounds = 3;
+    let mut charts = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--charts" {
+            charts = args.next();
+            continue;
+        }
         let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
         match flag.as_str() {
             "--workers" => workers = value().unwrap_or(2) as usize,
@@ -216,6 +227,13 @@ fn main() -> ExitCode {
     if only.is_some() {
         return ExitCode::SUCCESS;
     }
+    if let Some(dir) = &charts {
+        svg::save(
+            dir,
+            "http.svg",
+            &http_chart(&b_rps, &t_rps, &b_p99, &t_p99, seconds, workers),
+        );
+    }
     let (br, tr) = (median(&mut b_rps), median(&mut t_rps));
     let (bp, tp) = (median(&mut b_p99), median(&mut t_p99));
     println!();
@@ -230,4 +248,54 @@ fn main() -> ExitCode {
         bp / tp
     );
     ExitCode::SUCCESS
+}
+
+/// Requests/s and p99 latency, tokio and brigade: medians with min–max whiskers.
+fn http_chart(
+    b_rps: &[f64],
+    t_rps: &[f64],
+    b_p99: &[f64],
+    t_p99: &[f64],
+    seconds: u64,
+    workers: usize,
+) -> String {
+    let bar = |label: &str, values: &[f64], color: &'static str, unit: &str| {
+        let mut sorted = values.to_vec();
+        let value = median(&mut sorted);
+        let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
+        svg::Bar {
+            label: label.to_owned(),
+            value,
+            range: Some((lo, hi)),
+            color,
+            text: format!(
+                "{} {unit}",
+                if value >= 100.0 {
+                    format!("{value:.0}")
+                } else {
+                    format!("{value:.2}")
+                }
+            ),
+        }
+    };
+    let rps = svg::bars(
+        "HTTP/1 hello world: requests per second (higher is better)",
+        &[
+            bar("tokio", t_rps, svg::TOKIO, "req/s"),
+            bar("brigade", b_rps, svg::BRIGADE, "req/s"),
+        ],
+        None,
+    );
+    let p99 = svg::bars(
+        "p99 latency (lower is better)",
+        &[
+            bar("tokio", t_p99, svg::TOKIO, "ms"),
+            bar("brigade", b_p99, svg::BRIGADE, "ms"),
+        ],
+        None,
+    );
+    svg::page(
+        &[rps, p99],
+        &format!("wrk -t2 -c64 -d{seconds}s, {workers} workers per runtime, {} rounds; whiskers: min–max", b_rps.len()),
+    )
 }

@@ -133,6 +133,8 @@ impl<T> TaskGroup<T> {
                 return Poll::Ready(None);
             }
             if !self.drain(cx) {
+                let (group, children) = (self.id().as_u64(), self.len as u64);
+                crate::task::record_wait(crate::task::WaitKind::Group, None, group, children);
                 return Poll::Pending;
             }
         }

@@ -8,6 +8,7 @@
 //! Nothing is allocated per operation: the waker is stored in the resource's `ScheduledIo`.
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -16,24 +17,44 @@ use mio::Interest;
 
 use crate::io::driver::{shut_down_error, IoDriver, Registered};
 use crate::io::scheduled_io::Direction;
+use crate::task::{record_wait, WaitKind};
+
+/// Records the task's wait on this socket (the task dump turns the descriptor into addresses).
+#[inline]
+fn record_socket_wait(fd: i32, direction: Direction) {
+    let kind = match direction {
+        Direction::Read => WaitKind::Readable,
+        Direction::Write => WaitKind::Writable,
+    };
+    record_wait(kind, None, fd as u64, 0);
+}
 
 /// A registered mio source. Deregisters (and closes the source) when dropped.
 pub(crate) struct PollEvented<E: Source> {
     io: Option<E>,
     registered: Registered,
     driver: Arc<IoDriver>,
+    /// The descriptor, for the task dump's "read on 127.0.0.1:5432".
+    fd: i32,
 }
 
 impl<E: Source> PollEvented<E> {
     /// Registers `io` with the current runtime's reactor (or the default runtime's).
-    pub(crate) fn new(io: E) -> io::Result<Self> {
+    pub(crate) fn new(io: E) -> io::Result<Self>
+    where
+        E: AsRawFd,
+    {
         Self::with_interest(io, Interest::READABLE | Interest::WRITABLE)
     }
 
-    pub(crate) fn with_interest(mut io: E, interest: Interest) -> io::Result<Self> {
+    pub(crate) fn with_interest(mut io: E, interest: Interest) -> io::Result<Self>
+    where
+        E: AsRawFd,
+    {
         let driver = crate::runtime::current_io();
         let registered = driver.register(&mut io, interest)?;
         Ok(PollEvented {
+            fd: io.as_raw_fd(),
             io: Some(io),
             registered,
             driver,
@@ -71,7 +92,10 @@ impl<E: Source> PollEvented<E> {
         loop {
             let event = match scheduled.poll_ready(direction, cx) {
                 Poll::Ready(event) => event,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    record_socket_wait(self.fd, direction);
+                    return Poll::Pending;
+                }
             };
             if event.is_shutdown() {
                 return Poll::Ready(Err(shut_down_error()));
@@ -123,7 +147,10 @@ impl<E: Source> PollEvented<E> {
         match self.registered.scheduled.poll_ready(direction, cx) {
             Poll::Ready(event) if event.is_shutdown() => Poll::Ready(Err(shut_down_error())),
             Poll::Ready(_) => Poll::Ready(Ok(())),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                record_socket_wait(self.fd, direction);
+                Poll::Pending
+            }
         }
     }
 }

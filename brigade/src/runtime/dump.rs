@@ -4,12 +4,15 @@
 //!
 //! The dump walks the runtime's list of live tasks under its shard locks, which hold a
 //! reference to each task, so reading a task's header is always safe. Numbers come from the
-//! task's own counters (polls, time in polls on a millisecond coarse clock) and its state word.
+//! task's own counters (polls, time in polls on a millisecond coarse clock) and its state word,
+//! and what it waits on from its wait slot (`task::wait`, worded by `dump_wait.rs`). Waits on
+//! other tasks are followed into chains: "task 9 waits on task 17, which waits on a socket".
 
 use std::fmt;
 use std::panic::Location;
 use std::time::Duration;
 
+use super::dump_wait::{WaitDetail, WaitOn};
 use crate::clock::coarse_now_ms;
 use crate::pool::Shared;
 use crate::task::GroupId;
@@ -50,6 +53,10 @@ pub struct TaskDump {
     pub group: Option<GroupId>,
     /// The task that created that group (none when it was created outside a task).
     pub parent: Option<TaskId>,
+    /// What it waits on, when it is idle (or queued after a wait) and the wait was one of
+    /// brigade's own futures; `None` while it runs, before its first poll, or when it went
+    /// pending on something brigade cannot see (a future of another library's making).
+    pub wait: Option<WaitOn>,
 }
 
 /// Every live task of a runtime, from [`Runtime::dump`](super::Runtime::dump).
@@ -63,6 +70,7 @@ pub struct RuntimeDump {
 impl RuntimeDump {
     pub(crate) fn collect(shared: &Shared) -> RuntimeDump {
         let now = coarse_now_ms();
+        let precise_now = crate::clock::precise_now_ms();
         let mut tasks = Vec::new();
         shared.owned_tasks().for_each(|header| {
             let state = header.state.load();
@@ -74,6 +82,14 @@ impl RuntimeDump {
                 TaskState::Scheduled
             } else {
                 TaskState::Idle
+            };
+            // Only a task that is not being polled has a settled wait slot (`task::wait`).
+            let wait = match state {
+                TaskState::Idle | TaskState::Scheduled if stats_polled(header) => header
+                    .wait
+                    .read()
+                    .map(|site| WaitOn::from_site(site, precise_now)),
+                _ => None,
             };
             let stats = &header.stats;
             let (group, parent) = header.meta.lineage.get();
@@ -89,11 +105,71 @@ impl RuntimeDump {
                 )),
                 group: GroupId::from_raw(group),
                 parent,
+                wait,
             });
         });
         tasks.sort_by_key(|task| task.id);
-        RuntimeDump { tasks }
+        let mut dump = RuntimeDump { tasks };
+        dump.name_joined_tasks();
+        dump
     }
+
+    /// The task with this id, if it is in the dump.
+    pub fn task(&self, id: TaskId) -> Option<&TaskDump> {
+        self.tasks
+            .binary_search_by_key(&id, |task| task.id)
+            .ok()
+            .map(|at| &self.tasks[at])
+    }
+
+    /// The chain of waits starting at task `id`: its wait, then — while that is a join of
+    /// another live task — that task's wait, and so on ("task 9 waits on task 17, which waits
+    /// on a socket"). Stops at a task that waits on anything else, at a cycle, or after 16
+    /// links.
+    pub fn wait_chain(&self, id: TaskId) -> Vec<(TaskId, &WaitOn)> {
+        let mut chain = Vec::new();
+        let mut next = Some(id);
+        while let Some(id) = next.take() {
+            if chain.len() == 16 || chain.iter().any(|(seen, _)| *seen == id) {
+                break;
+            }
+            let Some(wait) = self.task(id).and_then(|task| task.wait.as_ref()) else {
+                break;
+            };
+            chain.push((id, wait));
+            next = wait.joined_task();
+        }
+        chain
+    }
+
+    /// Fills in the names of joined tasks (the slot only holds their ids).
+    fn name_joined_tasks(&mut self) {
+        let names: Vec<(TaskId, Option<String>)> = self
+            .tasks
+            .iter()
+            .map(|task| (task.id, task.name.clone()))
+            .collect();
+        for task in &mut self.tasks {
+            if let Some(WaitOn {
+                detail: WaitDetail::Task { id, name },
+                ..
+            }) = &mut task.wait
+            {
+                if let Ok(at) = names.binary_search_by_key(id, |(id, _)| *id) {
+                    name.clone_from(&names[at].1);
+                }
+            }
+        }
+    }
+}
+
+/// Whether the task was polled at least once (before that its slot is empty anyway).
+fn stats_polled(header: &crate::task::Header) -> bool {
+    header
+        .stats
+        .polls
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
 }
 
 impl fmt::Display for RuntimeDump {
@@ -123,6 +199,14 @@ impl fmt::Display for RuntimeDump {
                 task.name.as_deref().unwrap_or("-"),
                 task.spawned_at
             )?;
+            if let Some(wait) = &task.wait {
+                write!(f, "{:>8}waits on: {wait}", "")?;
+                // Follow joins: "→ task 17 waits on: read on 127.0.0.1:5432".
+                for (id, wait) in self.wait_chain(task.id).into_iter().skip(1) {
+                    write!(f, "\n{:>10}→ task {id} waits on: {wait}", "")?;
+                }
+                writeln!(f)?;
+            }
         }
         Ok(())
     }

@@ -31,6 +31,7 @@
 mod block_on;
 pub(crate) mod builder;
 mod dump;
+mod dump_wait;
 mod global;
 mod metrics;
 mod seeds;
@@ -51,6 +52,7 @@ pub use builder::{
     DEFAULT_SPARE_WORKERS, DEFAULT_STALL_THRESHOLD, MAX_STACK_SIZE, MIN_STACK_SIZE,
 };
 pub use dump::{RuntimeDump, TaskDump, TaskState};
+pub use dump_wait::{WaitDetail, WaitOn};
 pub use metrics::{RuntimeMetrics, WorkerStats};
 pub use seeds::{run_with_seeds, SeededTest, SEED_VARIABLE};
 

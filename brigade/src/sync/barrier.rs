@@ -128,6 +128,7 @@ impl Future for BarrierWait<'_> {
                 })
             };
             if !released {
+                crate::task::record_wait(crate::task::WaitKind::Barrier, None, 0, 0);
                 return Poll::Pending;
             }
             this.queued = false;
@@ -138,6 +139,7 @@ impl Future for BarrierWait<'_> {
             // SAFETY: under the lock; the node is `Idle`, pinned, and `Drop` removes it.
             unsafe { state.waiters.push_back(node, cx.waker()) };
             this.queued = true;
+            crate::task::record_wait(crate::task::WaitKind::Barrier, None, 0, 0);
             return Poll::Pending;
         }
         // The leader: release exactly this round's waiters (all queued now are of this round).

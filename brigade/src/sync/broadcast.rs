@@ -291,6 +291,7 @@ impl<T: Clone> Future for Recv<'_, T> {
                 })
             };
             if still_queued {
+                crate::task::record_wait(crate::task::WaitKind::Broadcast, None, 0, 0);
                 return Poll::Pending;
             }
             this.queued = false;
@@ -303,6 +304,7 @@ impl<T: Clone> Future for Recv<'_, T> {
         // SAFETY: under the lock; `Idle`, pinned, removed by `Drop`.
         unsafe { state.waiters.push_back(node, cx.waker()) };
         this.queued = true;
+        crate::task::record_wait(crate::task::WaitKind::Broadcast, None, 0, 0);
         Poll::Pending
     }
 }

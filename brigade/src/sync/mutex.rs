@@ -16,8 +16,9 @@ use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::permits::{PermitWaiter, Permits};
+use super::permits::{PermitWaiter, Permits, WaitAt};
 use super::waiters::Waiter;
+use crate::task::WaitKind;
 
 /// An async mutual-exclusion lock with FIFO waiters.
 ///
@@ -81,8 +82,10 @@ impl<T> Mutex<T> {
 
 impl<T: ?Sized> Mutex<T> {
     /// Waits for the lock.
+    #[track_caller]
     pub fn lock(&self) -> Lock<'_, T> {
         Lock {
+            at: WaitAt::here(WaitKind::Mutex),
             mutex: self,
             waiter: Waiter::new(0),
             queued: false,
@@ -148,6 +151,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Lock<'a, T: ?Sized> {
     mutex: &'a Mutex<T>,
+    at: WaitAt,
     waiter: PermitWaiter,
     queued: bool,
 }
@@ -162,7 +166,7 @@ impl<'a, T: ?Sized> Future for Lock<'a, T> {
         let polled = unsafe {
             this.mutex
                 .permits
-                .poll_acquire(&this.waiter, 1, &mut this.queued, cx)
+                .poll_acquire(&this.waiter, 1, &mut this.queued, cx, this.at)
         };
         polled.map(|granted| {
             granted.expect("a mutex's permits are never closed");

@@ -62,8 +62,10 @@ impl Notify {
     }
 
     /// Waits for a notification (consuming a stored permit at once if there is one).
+    #[track_caller]
     pub fn notified(&self) -> Notified<'_> {
         Notified {
+            at: std::panic::Location::caller(),
             notify: self,
             waiter: Waiter::new(false),
             queued: false,
@@ -139,6 +141,8 @@ impl fmt::Debug for Notify {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Notified<'a> {
     notify: &'a Notify,
+    /// Where `notified` was called: what the task dump shows while this waits.
+    at: &'static std::panic::Location<'static>,
     waiter: Waiter<bool>,
     queued: bool,
 }
@@ -172,6 +176,7 @@ impl Future for Notified<'_> {
                 this.queued = false;
                 return Poll::Ready(());
             }
+            crate::task::record_wait(crate::task::WaitKind::Notify, Some(this.at), 0, 0);
             return Poll::Pending;
         }
         if std::mem::take(&mut state.permit) {
@@ -180,6 +185,7 @@ impl Future for Notified<'_> {
         // SAFETY: under the lock; the node is `Idle`, pinned, and `Drop` removes it.
         unsafe { state.waiters.push_back(node, cx.waker()) };
         this.queued = true;
+        crate::task::record_wait(crate::task::WaitKind::Notify, Some(this.at), 0, 0);
         Poll::Pending
     }
 }

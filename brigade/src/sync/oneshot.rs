@@ -209,6 +209,7 @@ impl<T> Future for Receiver<T> {
                 (*waker).as_ref().is_some_and(|w| w.will_wake(cx.waker()))
             });
             if same {
+                crate::task::record_wait(crate::task::WaitKind::Oneshot, None, 0, 0);
                 return Poll::Pending;
             }
             // Take the waker back before replacing it; the sender may have written meanwhile.
@@ -225,6 +226,7 @@ impl<T> Future for Receiver<T> {
         if let Some(done) = this.check(state) {
             return Poll::Ready(done);
         }
+        crate::task::record_wait(crate::task::WaitKind::Oneshot, None, 0, 0);
         Poll::Pending
     }
 }

@@ -210,6 +210,7 @@ impl Permits {
         needed: usize,
         queued: &mut bool,
         cx: &mut Context<'_>,
+        site: WaitAt,
     ) -> Poll<Result<(), ()>> {
         let node = NonNull::from(waiter);
         if *queued {
@@ -230,7 +231,10 @@ impl Permits {
                 })
             };
             return match outcome {
-                None => Poll::Pending,
+                None => {
+                    site.record(needed);
+                    Poll::Pending
+                }
                 Some(still_needed) => {
                     *queued = false;
                     drop(list);
@@ -288,6 +292,7 @@ impl Permits {
             list.push_back(node, cx.waker());
         }
         *queued = true;
+        site.record(needed);
         Poll::Pending
     }
 
@@ -323,5 +328,28 @@ impl Permits {
         // A waiter removed with nothing assigned frees nothing: while others wait nothing is
         // banked (invariant), so the next waiter cannot be served by its leaving.
         drop(list);
+    }
+}
+
+/// What an acquire records as its task's wait while it is queued (`task::wait`): the kind of
+/// primitive and where the acquiring future was made.
+#[derive(Clone, Copy)]
+pub(crate) struct WaitAt {
+    pub(crate) kind: crate::task::WaitKind,
+    pub(crate) location: &'static std::panic::Location<'static>,
+}
+
+impl WaitAt {
+    /// The caller of the `#[track_caller]` function that calls this.
+    #[track_caller]
+    pub(crate) fn here(kind: crate::task::WaitKind) -> WaitAt {
+        WaitAt {
+            kind,
+            location: std::panic::Location::caller(),
+        }
+    }
+
+    fn record(self, permits: usize) {
+        crate::task::record_wait(self.kind, Some(self.location), permits as u64, 0);
     }
 }

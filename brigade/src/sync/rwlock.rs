@@ -16,8 +16,9 @@ use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::permits::{PermitWaiter, Permits};
+use super::permits::{PermitWaiter, Permits, WaitAt};
 use super::waiters::Waiter;
+use crate::task::WaitKind;
 
 /// An async reader-writer lock, writer-preferring, FIFO.
 ///
@@ -84,8 +85,10 @@ const ALL: usize = RwLock::<()>::MAX_READERS as usize;
 
 impl<T: ?Sized> RwLock<T> {
     /// Waits for shared access (behind any writer already waiting).
+    #[track_caller]
     pub fn read(&self) -> Acquire<'_, T, false> {
         Acquire {
+            at: WaitAt::here(WaitKind::RwLockRead),
             lock: self,
             waiter: Waiter::new(0),
             queued: false,
@@ -93,8 +96,10 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Waits for exclusive access.
+    #[track_caller]
     pub fn write(&self) -> Acquire<'_, T, true> {
         Acquire {
+            at: WaitAt::here(WaitKind::RwLockWrite),
             lock: self,
             waiter: Waiter::new(0),
             queued: false,
@@ -181,6 +186,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire<'a, T: ?Sized, const WRITE: bool> {
     lock: &'a RwLock<T>,
+    at: WaitAt,
     waiter: PermitWaiter,
     queued: bool,
 }
@@ -223,7 +229,7 @@ unsafe fn poll_acquire<'a, T: ?Sized, const WRITE: bool>(
     let polled = unsafe {
         this.lock
             .permits
-            .poll_acquire(&this.waiter, needed(WRITE), &mut this.queued, cx)
+            .poll_acquire(&this.waiter, needed(WRITE), &mut this.queued, cx, this.at)
     };
     polled.map(|granted| {
         granted.expect("a lock's permits are never closed");

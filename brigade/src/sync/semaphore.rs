@@ -19,8 +19,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use super::permits::{PermitWaiter, Permits, TryAcquire};
+use super::permits::{PermitWaiter, Permits, TryAcquire, WaitAt};
 use super::waiters::Waiter;
+use crate::task::WaitKind;
 
 /// A counting semaphore with FIFO waiters (.NET's `SemaphoreSlim`).
 ///
@@ -75,13 +76,16 @@ impl Semaphore {
     }
 
     /// Waits for one permit (.NET's `WaitAsync`). Fails once the semaphore is closed.
+    #[track_caller]
     pub fn acquire(&self) -> Acquire<'_> {
         self.acquire_many(1)
     }
 
     /// Waits for `n` permits, taken together.
+    #[track_caller]
     pub fn acquire_many(&self, n: u32) -> Acquire<'_> {
         Acquire {
+            at: WaitAt::here(WaitKind::Semaphore),
             semaphore: self,
             waiter: Waiter::new(0),
             needed: n as usize,
@@ -101,13 +105,16 @@ impl Semaphore {
     /// assert_eq!(limit.available_permits(), 1);
     /// # });
     /// ```
+    #[track_caller]
     pub fn acquire_owned(self: Arc<Self>) -> AcquireOwned {
         self.acquire_many_owned(1)
     }
 
     /// `n` permits, owned (see [`acquire_owned`](Self::acquire_owned)).
+    #[track_caller]
     pub fn acquire_many_owned(self: Arc<Self>, n: u32) -> AcquireOwned {
         AcquireOwned {
+            at: WaitAt::here(WaitKind::Semaphore),
             semaphore: self,
             waiter: Waiter::new(0),
             needed: n as usize,
@@ -251,6 +258,7 @@ impl fmt::Debug for OwnedPermit {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Acquire<'a> {
     semaphore: &'a Semaphore,
+    at: WaitAt,
     waiter: PermitWaiter,
     needed: usize,
     queued: bool,
@@ -264,9 +272,13 @@ impl<'a> Future for Acquire<'a> {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: the waiter is pinned in this future, whose `Drop` cancels it while queued.
         let polled = unsafe {
-            this.semaphore
-                .permits
-                .poll_acquire(&this.waiter, this.needed, &mut this.queued, cx)
+            this.semaphore.permits.poll_acquire(
+                &this.waiter,
+                this.needed,
+                &mut this.queued,
+                cx,
+                this.at,
+            )
         };
         polled.map(|granted| {
             granted.map_err(|()| AcquireError(()))?;
@@ -300,6 +312,7 @@ impl fmt::Debug for Acquire<'_> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct AcquireOwned {
     semaphore: Arc<Semaphore>,
+    at: WaitAt,
     waiter: PermitWaiter,
     needed: usize,
     queued: bool,
@@ -313,9 +326,13 @@ impl Future for AcquireOwned {
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: as in `Acquire::poll`.
         let polled = unsafe {
-            this.semaphore
-                .permits
-                .poll_acquire(&this.waiter, this.needed, &mut this.queued, cx)
+            this.semaphore.permits.poll_acquire(
+                &this.waiter,
+                this.needed,
+                &mut this.queued,
+                cx,
+                this.at,
+            )
         };
         polled.map(|granted| {
             granted.map_err(|()| AcquireError(()))?;

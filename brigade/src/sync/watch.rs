@@ -249,6 +249,7 @@ impl<T> Future for Changed<'_, T> {
                 })
             };
             if still_queued {
+                crate::task::record_wait(crate::task::WaitKind::Watch, None, 0, 0);
                 return Poll::Pending;
             }
             this.queued = false;
@@ -264,6 +265,7 @@ impl<T> Future for Changed<'_, T> {
         // SAFETY: under the lock; `Idle`, pinned, removed by `Drop`.
         unsafe { list.push_back(node, cx.waker()) };
         this.queued = true;
+        crate::task::record_wait(crate::task::WaitKind::Watch, None, 0, 0);
         Poll::Pending
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! Cell<F, S> ─┬─ Header     state word, vtable, injector link, owned-list links, id, name, spawn
-//!             │             location, the task's ExecutionContext, the home it was moved to
+//!             │             location, the task's ExecutionContext, the home it was moved to,
+//!             │             poll counters and what the task waits on
 //!             ├─ scheduler  S: the task's static home (where wake-ups post it unless it moved)
 //!             ├─ stage      the future, then its output, then "consumed"
 //!             └─ join_waker the continuation: the waker of whoever awaits the Task
@@ -58,6 +59,11 @@ pub(crate) struct Header {
     pub(crate) home: HomeSlot,
     /// Polls and time in polls, for the task dump.
     pub(crate) stats: TaskStats,
+    /// What the task waits on (`wait.rs`): set by leaf futures on `Pending`, read by the dump.
+    pub(crate) wait: super::wait::WaitSlot,
+    /// (feature `console`) The id of the task's `runtime.spawn` span, for waker events.
+    #[cfg(feature = "console")]
+    pub(crate) console_span_id: u64,
 }
 
 /// What the task dump reports about a task's life. Written only by the thread polling the task
@@ -140,6 +146,8 @@ pub(crate) struct Vtable {
 /// What a new cell starts with besides its future and scheduler.
 pub(crate) struct Birth {
     pub(crate) id: TaskId,
+    #[cfg(feature = "console")]
+    pub(crate) console_span_id: u64,
     pub(crate) meta: TaskMeta,
     pub(crate) context: ExecutionContext,
     /// Whether the future is `Send`, so the task may move between contexts.
@@ -165,6 +173,9 @@ where
                 context: RefCell::new(birth.context),
                 home: HomeSlot::new(birth.movable),
                 stats: TaskStats::new(),
+                wait: super::wait::WaitSlot::new(),
+                #[cfg(feature = "console")]
+                console_span_id: birth.console_span_id,
             },
             scheduler,
             stage: UnsafeCell::new(Stage::Running(future)),

@@ -137,6 +137,8 @@ impl<T> Task<T> {
         };
         if result.is_ready() {
             spend.made_progress();
+        } else {
+            super::wait::record(super::WaitKind::Join, None, self.raw.id().as_u64(), 0);
         }
         result
     }

@@ -86,6 +86,8 @@ where
     // AsyncLocal reads and writes in the poll go to this task's context (C1, C7).
     let running = current::enter(ptr);
     let poll_started_ms = crate::clock::coarse_now_ms();
+    // This poll records its own wait, if it ends in one (`wait.rs`).
+    cell.header.wait.clear();
     // A fresh cooperative budget for this poll (Y9).
     crate::coop::reset();
     let polled = catch_unwind(AssertUnwindSafe(|| {

@@ -27,6 +27,8 @@
 //! ```
 
 mod cell;
+#[cfg(feature = "console")]
+pub(crate) mod console;
 pub(crate) mod current;
 mod error;
 mod handle;
@@ -39,6 +41,7 @@ mod owned;
 pub(crate) mod post;
 mod promise;
 pub(crate) mod state;
+mod wait;
 mod waker;
 
 use std::any::Any;
@@ -58,6 +61,8 @@ pub use id::{GroupId, TaskId};
 pub(crate) use owned::OwnedTasks;
 pub(crate) use post::{Runnable, SyncContext};
 pub use promise::{Abandoned, AlreadySet, Promise, PromiseTask};
+pub use wait::WaitKind;
+pub(crate) use wait::{record as record_wait, WaitSite, A_MAX as WAIT_DETAIL_MAX};
 
 /// A task's static home: where its wake-ups post it (unless it moved, see `home.rs`) and who
 /// keeps its bookkeeping.
@@ -147,8 +152,16 @@ where
     F::Output: 'static,
     S: Schedule,
 {
+    let id = TaskId::next();
+    #[cfg(feature = "console")]
+    let kind = if movable { "task" } else { "local" };
+    #[cfg(feature = "console")]
+    let (future, console_span_id) =
+        console::instrument(future, id, name.as_deref(), location, kind);
     let birth = cell::Birth {
-        id: TaskId::next(),
+        id,
+        #[cfg(feature = "console")]
+        console_span_id,
         meta: TaskMeta {
             name,
             location,

@@ -31,6 +31,8 @@ struct Shared<T> {
     slot: Mutex<Slot<T>>,
     /// Live `Promise` clones, to notice abandonment when the last one goes.
     producers: AtomicUsize,
+    /// Where the promise was made: what the task dump shows for a task awaiting it.
+    created_at: &'static std::panic::Location<'static>,
 }
 
 impl<T> Shared<T> {
@@ -96,10 +98,12 @@ pub struct Abandoned;
 impl<T> Promise<T> {
     /// A new, unset promise and the future that resolves when it is set.
     #[allow(clippy::new_ret_no_self)]
+    #[track_caller]
     pub fn new() -> (Promise<T>, PromiseTask<T>) {
         let shared = Arc::new(Shared {
             slot: Mutex::new(Slot::Empty(None)),
             producers: AtomicUsize::new(1),
+            created_at: std::panic::Location::caller(),
         });
         (
             Promise {
@@ -159,6 +163,8 @@ impl<T> Future for PromiseTask<T> {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     _ => *waker = Some(cx.waker().clone()),
                 }
+                let created_at = Some(self.shared.created_at);
+                super::wait::record(super::WaitKind::Promise, created_at, 0, 0);
                 Poll::Pending
             }
             Slot::Set(_) => match std::mem::replace(&mut *slot, Slot::Taken) {

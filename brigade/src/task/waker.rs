@@ -25,12 +25,21 @@ fn raw(data: *const ()) -> RawTask {
     RawTask::from_header(unsafe { NonNull::new_unchecked(data as *mut Header) })
 }
 
+/// (feature `console`) Tells tokio-console about a waker operation (`console.rs`).
+#[inline]
+fn console_op(_data: *const (), _op: &'static str) {
+    #[cfg(feature = "console")]
+    super::console::waker_op(raw(_data).header(), _op);
+}
+
 unsafe fn clone(data: *const ()) -> RawWaker {
+    console_op(data, "waker.clone");
     raw(data).state().ref_inc();
     RawWaker::new(data, &VTABLE)
 }
 
 unsafe fn wake(data: *const ()) {
+    console_op(data, "waker.wake");
     let task = raw(data);
     match task.state().transition_to_notified_by_val() {
         // A reference was counted for the queue entry; the waker's own keeps the cell alive
@@ -48,6 +57,7 @@ unsafe fn wake(data: *const ()) {
 }
 
 unsafe fn wake_by_ref(data: *const ()) {
+    console_op(data, "waker.wake_by_ref");
     let task = raw(data);
     match task.state().transition_to_notified_by_ref() {
         // A new reference was counted for the queue entry.
@@ -58,5 +68,6 @@ unsafe fn wake_by_ref(data: *const ()) {
 }
 
 unsafe fn drop_waker(data: *const ()) {
+    console_op(data, "waker.drop");
     raw(data).drop_reference();
 }

@@ -6,8 +6,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::sleep::{far_enough, sleep_until, Sleep};
+use super::sleep::{far_enough, Sleep, SleepSite};
 use super::Instant;
+use crate::task::WaitKind;
 
 /// A ticker: the first [`tick`](Interval::tick) completes at once, then one per `period`.
 ///
@@ -45,7 +46,11 @@ pub fn interval_at(start: impl Into<Instant>, period: Duration) -> Interval {
          forever without waiting; to give other tasks a turn in a loop, use brigade::yield_now())"
     );
     Interval {
-        sleep: Box::pin(sleep_until(start)),
+        sleep: Box::pin(Sleep::new(
+            start.into(),
+            true,
+            SleepSite::here(WaitKind::Interval, Some(period)),
+        )),
         period,
         missed: MissedTicks::default(),
     }

@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::Instant;
+use crate::task::{record_wait, WaitKind, WAIT_DETAIL_MAX};
 use crate::timer::driver::{Registered, TimeDriver, NEVER};
 use crate::timer::entry::{TimerEntry, FIRED, IDLE, REGISTERED, SHUTDOWN};
 
@@ -34,10 +35,16 @@ use crate::timer::entry::{TimerEntry, FIRED, IDLE, REGISTERED, SHUTDOWN};
 /// assert!(start.elapsed() >= Duration::from_millis(20));
 /// # });
 /// ```
+#[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
     // Whether a non-zero sleep has run out by its first poll is the wheel's business (its tick
     // says so under the lock), which saves a clock read per sleep.
-    Sleep::new(far_enough(Instant::now(), duration), duration.is_zero())
+    let site = SleepSite::here(WaitKind::Sleep, Some(duration));
+    Sleep::new(
+        far_enough(Instant::now(), duration),
+        duration.is_zero(),
+        site,
+    )
 }
 
 /// Waits until `deadline`. A deadline in the past is ready at once.
@@ -45,8 +52,34 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// `deadline` is a [`brigade::time::Instant`](Instant) or a std `Instant`; under virtual time
 /// take it from `brigade::time::Instant::now()` (std's reads the system clock, which virtual
 /// time does not follow).
+#[track_caller]
 pub fn sleep_until(deadline: impl Into<Instant>) -> Sleep {
-    Sleep::new(deadline.into(), true)
+    Sleep::new(
+        deadline.into(),
+        true,
+        SleepSite::here(WaitKind::Sleep, None),
+    )
+}
+
+/// What a pending sleep records as its task's wait (`task::wait`): why it sleeps (a sleep, a
+/// timeout's deadline, an interval's tick), where it was made, and for how long.
+#[derive(Clone, Copy)]
+pub(crate) struct SleepSite {
+    kind: WaitKind,
+    location: &'static std::panic::Location<'static>,
+    /// The requested duration in ms, or `WAIT_DETAIL_MAX` when only a deadline was given.
+    duration_ms: u64,
+}
+
+impl SleepSite {
+    #[track_caller]
+    pub(crate) fn here(kind: WaitKind, duration: Option<Duration>) -> SleepSite {
+        SleepSite {
+            kind,
+            location: std::panic::Location::caller(),
+            duration_ms: duration.map_or(WAIT_DETAIL_MAX, |d| d.as_millis() as u64),
+        }
+    }
 }
 
 /// `now + duration`, or a point so far ahead (about 30 years) that it never comes, where the
@@ -65,15 +98,26 @@ pub struct Sleep {
     may_be_due_at_first_poll: bool,
     /// The driver the entry is registered with; set on the first poll.
     driver: Option<Arc<TimeDriver>>,
+    /// What the task dump shows while this sleep keeps its task waiting.
+    site: SleepSite,
+    /// (feature `console`) The timer's `runtime.resource` span, open while the sleep lives.
+    #[cfg(feature = "console")]
+    _resource: tracing::Span,
     entry: TimerEntry,
 }
 
 impl Sleep {
-    fn new(deadline: Instant, may_be_due_at_first_poll: bool) -> Sleep {
+    pub(crate) fn new(deadline: Instant, may_be_due_at_first_poll: bool, site: SleepSite) -> Sleep {
         Sleep {
             deadline,
             may_be_due_at_first_poll,
             driver: None,
+            site,
+            #[cfg(feature = "console")]
+            _resource: crate::task::console::timer_span(
+                site.location,
+                (site.duration_ms != WAIT_DETAIL_MAX).then_some(site.duration_ms),
+            ),
             entry: TimerEntry::new(),
         }
     }
@@ -117,6 +161,24 @@ impl Future for Sleep {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: nothing is moved out; the entry keeps its address while pinned.
         let this = unsafe { self.get_unchecked_mut() };
+        let polled = this.poll_timer(cx);
+        if polled.is_pending() {
+            let site = this.site;
+            let deadline_ms = crate::clock::ms_since_origin(this.deadline.into_std());
+            record_wait(
+                site.kind,
+                Some(site.location),
+                site.duration_ms,
+                deadline_ms,
+            );
+        }
+        polled
+    }
+}
+
+impl Sleep {
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self;
         let entry = NonNull::from(&this.entry);
         match this.entry.state() {
             FIRED => Poll::Ready(()),

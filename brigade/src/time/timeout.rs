@@ -7,8 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::sleep::{far_enough, sleep_until, Sleep};
+use super::sleep::{far_enough, Sleep, SleepSite};
 use super::Instant;
+use crate::task::WaitKind;
 
 /// Runs `future` for at most `duration`: `Ok(output)` if it finishes first, `Err(Elapsed)` once
 /// the time is up — and then `future` is dropped, cancelling whatever it was doing (T3).
@@ -22,16 +23,23 @@ use super::Instant;
 /// assert!(late.is_err());
 /// # });
 /// ```
+#[track_caller]
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
-    timeout_at(far_enough(Instant::now(), duration), future)
+    let site = SleepSite::here(WaitKind::Timeout, Some(duration));
+    Timeout {
+        future: Some(future),
+        sleep: Sleep::new(far_enough(Instant::now(), duration), true, site),
+    }
 }
 
 /// [`timeout`] with a deadline instead of a duration (a [`brigade::time::Instant`](Instant) or a
 /// std `Instant`).
+#[track_caller]
 pub fn timeout_at<F: Future>(deadline: impl Into<Instant>, future: F) -> Timeout<F> {
+    let site = SleepSite::here(WaitKind::Timeout, None);
     Timeout {
         future: Some(future),
-        sleep: sleep_until(deadline),
+        sleep: Sleep::new(deadline.into(), true, site),
     }
 }
 

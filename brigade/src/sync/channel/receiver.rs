@@ -11,6 +11,8 @@ use super::chan::{Chan, Slot};
 use super::error::TryRecvError;
 use crate::coop;
 use crate::sync::waiters::Waiter;
+use crate::task::{record_wait, WaitKind};
+use std::panic::Location;
 
 /// The reading end of a channel. Clone it for more consumers (each value goes to one of them);
 /// it is also a [`Stream`](futures_core::Stream) of the values (.NET's `ReadAllAsync`).
@@ -34,8 +36,10 @@ impl<T> Receiver<T> {
     /// The next value, waiting while the channel is empty; `None` once it is closed and
     /// drained. Waiting receivers are served in arrival order (Y1); a receive dropped after a
     /// value was handed to it passes the value on (Y3).
+    #[track_caller]
     pub fn recv(&self) -> Receiving<'_, T> {
         Receiving {
+            at: Location::caller(),
             chan: &self.chan,
             slot: Waiter::new(None),
             queued: false,
@@ -97,7 +101,11 @@ impl<T> futures_core::Stream for Receiver<T> {
             .get_or_insert_with(|| Box::pin(Waiter::new(None)));
         let slot = NonNull::from(&**slot);
         // SAFETY: the slot lives in a pinned box owned by this receiver, which cancels it on drop.
-        unsafe { poll_receive(&this.chan, slot, &mut this.stream_queued, cx) }
+        let polled = unsafe { poll_receive(&this.chan, slot, &mut this.stream_queued, cx) };
+        if polled.is_pending() && this.stream_queued {
+            record_wait(WaitKind::ChannelRecv, None, 0, 0);
+        }
+        polled
     }
 }
 
@@ -111,6 +119,8 @@ impl<T> fmt::Debug for Receiver<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Receiving<'a, T> {
     chan: &'a Chan<T>,
+    /// Where `recv` was called: what the task dump shows while this waits.
+    at: &'static Location<'static>,
     slot: Slot<T>,
     queued: bool,
 }
@@ -123,7 +133,11 @@ impl<T> Future for Receiving<'_, T> {
         let this = unsafe { self.get_unchecked_mut() };
         let slot = NonNull::from(&this.slot);
         // SAFETY: the slot is pinned inside this future, whose `Drop` cancels it.
-        unsafe { poll_receive(this.chan, slot, &mut this.queued, cx) }
+        let polled = unsafe { poll_receive(this.chan, slot, &mut this.queued, cx) };
+        if polled.is_pending() && this.queued {
+            record_wait(WaitKind::ChannelRecv, Some(this.at), 0, 0);
+        }
+        polled
     }
 }
 

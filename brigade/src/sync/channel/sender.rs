@@ -11,6 +11,8 @@ use super::chan::{Chan, Sent, Slot};
 use super::error::{SendError, TrySendError};
 use crate::coop;
 use crate::sync::waiters::Waiter;
+use crate::task::{record_wait, WaitKind};
+use std::panic::Location;
 
 /// The writing end of a channel. Clone it for more producers; the channel closes when the last
 /// one is dropped (or on [`close`](Sender::close)).
@@ -25,8 +27,10 @@ impl<T> Sender<T> {
     ///
     /// Waiting senders are served in arrival order (Y1). Dropping the future (for instance
     /// through `with_cancellation`) while it waits withdraws the value: it was not sent.
+    #[track_caller]
     pub fn send(&self, value: T) -> Sending<'_, T> {
         Sending {
+            at: Location::caller(),
             chan: &self.chan,
             slot: Waiter::new(Some(value)),
             queued: false,
@@ -95,6 +99,8 @@ impl<T> fmt::Debug for Sender<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sending<'a, T> {
     chan: &'a Chan<T>,
+    /// Where `send` was called: what the task dump shows while this waits.
+    at: &'static Location<'static>,
     /// Holds the value until it is written; pinned while queued.
     slot: Slot<T>,
     /// The slot is (or was, until this future saw the outcome) queued on the channel.
@@ -112,7 +118,10 @@ impl<T> Future for Sending<'_, T> {
         if this.queued {
             // SAFETY: queued by `start_send` below; pinned since.
             return match unsafe { this.chan.poll_send(slot, cx.waker()) } {
-                None => Poll::Pending,
+                None => {
+                    record_wait(WaitKind::ChannelSend, Some(this.at), 0, 0);
+                    Poll::Pending
+                }
                 Some(outcome) => {
                     this.queued = false;
                     Poll::Ready(outcome.map_err(SendError))
@@ -129,6 +138,7 @@ impl<T> Future for Sending<'_, T> {
             Sent::Closed(value) => Poll::Ready(Err(SendError(value))),
             Sent::Waiting => {
                 this.queued = true;
+                record_wait(WaitKind::ChannelSend, Some(this.at), 0, 0);
                 Poll::Pending
             }
         }
