@@ -30,6 +30,7 @@
 //! | [`cancel`] | 12. cancellation | `CancellationTokenSource`, `CancellationToken` |
 //! | [`sync`] | 13. coordination | `System.Threading.Channels`, `SemaphoreSlim`, `TaskCompletionSource` |
 //! | [`group`] | 10. structured concurrency | `Task.WhenAll` with ownership, `Task.WhenEach`, `Parallel.ForEachAsync` |
+//! | [`signal`], [`process`], [`fs`] | 13. the operating system | `PosixSignalRegistration`, `Process.WaitForExitAsync`, async `FileStream` |
 //!
 //! Start with `cargo run --release --example tour`, then ARCHITECTURE.md.
 #![deny(missing_docs)]
@@ -40,6 +41,7 @@ mod clock;
 pub mod compat;
 pub mod context;
 mod coop;
+pub mod fs;
 pub mod future;
 pub mod group;
 mod io;
@@ -49,7 +51,9 @@ pub mod net;
 mod park;
 mod pool;
 mod report;
+pub mod process;
 pub mod runtime;
+pub mod signal;
 pub mod sync;
 pub mod sync_context;
 pub mod task;

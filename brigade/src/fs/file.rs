@@ -1,0 +1,457 @@
+//! `File`: an open file whose reads, writes and seeks run on the blocking pool — .NET's async
+//! `FileStream`.
+//!
+//! One operation is in flight at a time. Each `File` owns one buffer that travels to the
+//! blocking thread and back with every operation: a read fills it and hands its bytes out
+//! (the rest serve the next reads), a write copies into it and returns at once while the
+//! blocking thread writes it out. Nothing else is allocated per operation beyond the pool's
+//! task (O8).
+//!
+//! # Invariants
+//! - `state` is `Busy` exactly while an operation runs on a blocking thread; the buffer is
+//!   with that operation and comes back when it is polled to completion.
+//! - Read-ahead bytes not handed out yet (`pos..end`) are "given back" before anything that
+//!   depends on the file position: a write or a relative seek first moves the position back.
+//! - A write's error is reported by the next operation (or `flush`/`close`), never dropped.
+//! - After `close`, every operation fails with a clear error.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use super::blocking;
+use super::open_options::OpenOptions;
+use crate::task::Task;
+
+/// Default cap on how much one read or write moves per trip to the blocking pool: 2 MiB.
+/// Larger reads return short counts, larger writes accept a part; change it with
+/// [`File::set_max_buf_size`].
+pub const DEFAULT_MAX_BUF_SIZE: usize = 2 * 1024 * 1024;
+
+/// An open file; see the [module docs](self).
+///
+/// ```
+/// use brigade::fs::File;
+/// # brigade::block_on(async {
+/// # let path = std::env::temp_dir().join(format!("brigade-file-doc-{}", std::process::id()));
+/// let mut file = File::create(&path).await?;
+/// file.write_all(b"hello, file").await?;
+/// file.close().await?; // flushes; further use is an error
+///
+/// let mut file = File::open(&path).await?;
+/// let mut contents = Vec::new();
+/// file.read_to_end(&mut contents).await?;
+/// assert_eq!(contents, b"hello, file");
+/// # brigade::fs::remove_file(&path).await?;
+/// # Ok::<(), std::io::Error>(())
+/// # });
+/// ```
+pub struct File {
+    /// `None` once closed.
+    std: Option<Arc<std::fs::File>>,
+    state: State,
+    max_buf: usize,
+}
+
+enum State {
+    /// The buffer is home (`None` only if an operation was lost to a runtime shutdown).
+    Idle(Option<Buf>),
+    Busy(Task<(Operation, Buf)>),
+}
+
+/// What the operation that just finished was, and how it went.
+enum Operation {
+    Read(io::Result<()>),
+    Write(io::Result<()>),
+    Seek(io::Result<u64>),
+}
+
+/// The one buffer of a file: `data[pos..end]` are bytes read ahead and not handed out yet, or
+/// bytes waiting to be written.
+#[derive(Default)]
+struct Buf {
+    data: Vec<u8>,
+    pos: usize,
+    end: usize,
+}
+
+impl Buf {
+    fn unread(&self) -> usize {
+        self.end - self.pos
+    }
+
+    fn discard(&mut self) {
+        self.pos = 0;
+        self.end = 0;
+    }
+
+    fn copy_to(&mut self, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.unread());
+        dst[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        n
+    }
+
+    fn read_from(&mut self, file: &std::fs::File, len: usize) -> io::Result<()> {
+        if self.data.len() < len {
+            self.data.resize(len, 0); // grows (and is zeroed) once, then reused
+        }
+        self.discard();
+        loop {
+            match (&*file).read(&mut self.data[..len]) {
+                Ok(n) => {
+                    self.end = n;
+                    return Ok(());
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    fn fill_from(&mut self, src: &[u8]) {
+        if self.data.len() < src.len() {
+            self.data.resize(src.len(), 0);
+        }
+        self.data[..src.len()].copy_from_slice(src);
+        self.pos = 0;
+        self.end = src.len();
+    }
+
+    fn write_to(&mut self, file: &std::fs::File) -> io::Result<()> {
+        let result = (&*file).write_all(&self.data[self.pos..self.end]);
+        self.discard();
+        result
+    }
+}
+
+fn closed_error() -> io::Error {
+    io::Error::other(
+        "brigade::fs::File used after close: open the file again to keep using it",
+    )
+}
+
+/// Moves the position back over read-ahead bytes that were never handed out.
+fn give_back(file: &std::fs::File, unread: usize) -> io::Result<()> {
+    if unread > 0 {
+        (&*file).seek(SeekFrom::Current(-(unread as i64)))?;
+    }
+    Ok(())
+}
+
+impl File {
+    /// Opens an existing file for reading.
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path).await
+    }
+
+    /// Opens a file for writing, creating it or truncating it.
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+    }
+
+    /// Options to open a file with ([`OpenOptions`]).
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// Wraps an open std file.
+    pub fn from_std(std: std::fs::File) -> File {
+        File {
+            std: Some(Arc::new(std)),
+            state: State::Idle(Some(Buf::default())),
+            max_buf: DEFAULT_MAX_BUF_SIZE,
+        }
+    }
+
+    /// Sets how much one read or write moves per trip to the blocking pool (default
+    /// [`DEFAULT_MAX_BUF_SIZE`]; at least 1 byte).
+    pub fn set_max_buf_size(&mut self, max: usize) {
+        self.max_buf = max.max(1);
+    }
+
+    fn std(&self) -> io::Result<Arc<std::fs::File>> {
+        self.std.clone().ok_or_else(closed_error)
+    }
+
+    /// Waits for the operation in flight, if any, and says what it was.
+    fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Operation>>> {
+        let State::Busy(task) = &mut self.state else {
+            return Poll::Ready(Ok(None));
+        };
+        match ready!(blocking::poll_finished(task, cx)) {
+            Ok((operation, buf)) => {
+                self.state = State::Idle(Some(buf));
+                Poll::Ready(Ok(Some(operation)))
+            }
+            Err(error) => {
+                self.state = State::Idle(None);
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+
+    fn take_buf(&mut self) -> Buf {
+        match &mut self.state {
+            State::Idle(buf) => buf.take().unwrap_or_default(),
+            State::Busy(_) => unreachable!("taken only when idle"),
+        }
+    }
+
+    fn idle_buf(&mut self) -> &mut Buf {
+        match &mut self.state {
+            State::Idle(buf) => buf.get_or_insert_with(Buf::default),
+            State::Busy(_) => unreachable!("only when idle"),
+        }
+    }
+
+    fn poll_read_inner(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
+        let std = self.std()?;
+        loop {
+            match ready!(self.poll_complete(cx))? {
+                Some(Operation::Write(Err(error)) | Operation::Read(Err(error))) => {
+                    return Poll::Ready(Err(error))
+                }
+                // A read just finished: hand out what it got (nothing means end of file).
+                Some(Operation::Read(Ok(()))) => return Poll::Ready(Ok(self.idle_buf().copy_to(dst))),
+                _ => {}
+            }
+            let buf = self.idle_buf();
+            if buf.unread() > 0 || dst.is_empty() {
+                return Poll::Ready(Ok(buf.copy_to(dst)));
+            }
+            let mut buf = self.take_buf();
+            let (std, len) = (std.clone(), dst.len().min(self.max_buf));
+            self.state = State::Busy(blocking::start(move || {
+                let result = buf.read_from(&std, len);
+                (Operation::Read(result), buf)
+            }));
+        }
+    }
+
+    fn poll_write_inner(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
+        let std = self.std()?;
+        if let Some(Operation::Write(Err(error))) = ready!(self.poll_complete(cx))? {
+            return Poll::Ready(Err(error));
+        }
+        if src.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let mut buf = self.take_buf();
+        let unread = buf.unread();
+        let n = src.len().min(self.max_buf);
+        buf.fill_from(&src[..n]);
+        self.state = State::Busy(blocking::start(move || {
+            let result = give_back(&std, unread).and_then(|()| buf.write_to(&std));
+            (Operation::Write(result), buf)
+        }));
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.std()?;
+        match ready!(self.poll_complete(cx))? {
+            Some(Operation::Write(Err(error))) => Poll::Ready(Err(error)),
+            _ => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_seek_inner(&mut self, cx: &mut Context<'_>, pos: SeekFrom) -> Poll<io::Result<u64>> {
+        let std = self.std()?;
+        loop {
+            match ready!(self.poll_complete(cx))? {
+                Some(Operation::Seek(result)) => return Poll::Ready(result),
+                Some(Operation::Write(Err(error))) => return Poll::Ready(Err(error)),
+                _ => {}
+            }
+            let mut buf = self.take_buf();
+            let unread = buf.unread();
+            buf.discard();
+            let pos = match pos {
+                SeekFrom::Current(offset) => SeekFrom::Current(offset - unread as i64),
+                other => other,
+            };
+            let std = std.clone();
+            self.state = State::Busy(blocking::start(move || {
+                (Operation::Seek((&*std).seek(pos)), buf)
+            }));
+        }
+    }
+
+    /// Reads into `dst`; `Ok(0)` at end of file.
+    pub async fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_read_inner(cx, dst)).await
+    }
+
+    /// Reads to end of file, appending to `out`; returns how many bytes.
+    pub async fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        let before = out.len();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            match self.read(&mut chunk).await? {
+                0 => return Ok(out.len() - before),
+                n => out.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Writes some of `src` (returns at once; the bytes reach the file on a blocking thread,
+    /// and an error comes back from the next operation or [`flush`](Self::flush)).
+    pub async fn write(&mut self, src: &[u8]) -> io::Result<usize> {
+        poll_fn(|cx| self.poll_write_inner(cx, src)).await
+    }
+
+    /// Writes all of `src`.
+    pub async fn write_all(&mut self, mut src: &[u8]) -> io::Result<()> {
+        while !src.is_empty() {
+            let n = self.write(src).await?;
+            src = &src[n..];
+        }
+        Ok(())
+    }
+
+    /// Waits until every write so far has reached the OS (not the disk: see
+    /// [`sync_all`](Self::sync_all)), reporting a write's error.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        poll_fn(|cx| self.poll_flush_inner(cx)).await
+    }
+
+    /// Moves the position; returns the new one from the start of the file.
+    pub async fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        poll_fn(|cx| self.poll_seek_inner(cx, pos)).await
+    }
+
+    /// Flushes, then runs `operation` on the blocking pool with the file (read-ahead given back).
+    async fn with_std<R: Send + 'static>(
+        &mut self,
+        operation: impl FnOnce(&std::fs::File) -> io::Result<R> + Send + 'static,
+    ) -> io::Result<R> {
+        self.flush().await?;
+        let std = self.std()?;
+        let unread = self.idle_buf().unread();
+        self.idle_buf().discard();
+        blocking::asyncify(move || {
+            give_back(&std, unread)?;
+            operation(&std)
+        })
+        .await
+    }
+
+    /// Flushes and waits until the data and metadata are on the disk (`fsync`).
+    pub async fn sync_all(&mut self) -> io::Result<()> {
+        self.with_std(|file| file.sync_all()).await
+    }
+
+    /// Flushes and waits until the data is on the disk (`fdatasync`).
+    pub async fn sync_data(&mut self) -> io::Result<()> {
+        self.with_std(|file| file.sync_data()).await
+    }
+
+    /// Truncates or extends the file to `size` bytes (the position does not move).
+    pub async fn set_len(&mut self, size: u64) -> io::Result<()> {
+        self.with_std(move |file| file.set_len(size)).await
+    }
+
+    /// The file's metadata.
+    pub async fn metadata(&mut self) -> io::Result<std::fs::Metadata> {
+        self.with_std(|file| file.metadata()).await
+    }
+
+    /// Flushes and closes the file, reporting a pending write's error. Any later use of this
+    /// `File` fails with "used after close"; closing twice is harmless.
+    pub async fn close(&mut self) -> io::Result<()> {
+        if self.std.is_none() {
+            return Ok(());
+        }
+        let result = self.flush().await;
+        self.std = None;
+        self.state = State::Idle(None);
+        result
+    }
+
+    /// Waits for the operation in flight and returns the std file (read-ahead given back).
+    pub async fn into_std(mut self) -> io::Result<std::fs::File> {
+        self.with_std(|_| Ok(())).await?;
+        let std = self.std.take().ok_or_else(closed_error)?;
+        Arc::try_unwrap(std).or_else(|shared| shared.try_clone())
+    }
+}
+
+impl futures_io::AsyncRead for File {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_read_inner(cx, buf)
+    }
+}
+
+impl futures_io::AsyncWrite for File {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_inner(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_inner(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.std.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        let result = ready!(this.poll_flush_inner(cx));
+        this.std = None;
+        this.state = State::Idle(None);
+        Poll::Ready(result)
+    }
+}
+
+impl futures_io::AsyncSeek for File {
+    fn poll_seek(self: Pin<&mut Self>, cx: &mut Context<'_>, pos: SeekFrom) -> Poll<io::Result<u64>> {
+        self.get_mut().poll_seek_inner(cx, pos)
+    }
+}
+
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncRead for File {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let n = ready!(self.get_mut().poll_read_inner(cx, buf.initialize_unfilled()))?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncWrite for File {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_inner(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_inner(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        futures_io::AsyncWrite::poll_close(self, cx)
+    }
+}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("File")
+            .field("closed", &self.std.is_none())
+            .field("busy", &matches!(self.state, State::Busy(_)))
+            .finish()
+    }
+}
