@@ -22,6 +22,8 @@ pub struct Child {
     status: Option<ExitStatus>,
     /// Made on the first wait (on the runtime that waits).
     watch: Option<ExitWatch>,
+    /// Whether the exit is watched by a pidfd, once a watch was made.
+    watched_by_pidfd: Option<bool>,
     /// Whether `kill` was sent (a killed child is reaped at once when its reaper is dropped).
     killed: bool,
     pub(super) kill_on_drop: bool,
@@ -40,6 +42,7 @@ impl Child {
             std: Some(std),
             status: None,
             watch: None,
+            watched_by_pidfd: None,
             killed: false,
             kill_on_drop: false,
             kill_on_cancel: false,
@@ -83,7 +86,9 @@ impl Child {
             return Poll::Ready(Ok(status));
         }
         if self.watch.is_none() {
-            self.watch = Some(ExitWatch::new(self.id())?);
+            let watch = ExitWatch::new(self.id())?;
+            self.watched_by_pidfd = Some(watch.is_pidfd());
+            self.watch = Some(watch);
         }
         let (Some(watch), Some(std)) = (self.watch.as_mut(), self.std.as_mut()) else {
             unreachable!("both present until drop")
@@ -131,10 +136,10 @@ impl Child {
         self.wait().await.map(drop)
     }
 
-    /// Whether the exit is awaited through a pidfd (`Some(true)`), SIGCHLD (`Some(false)`),
-    /// or not yet watched (`None`): for diagnostics and tests.
+    /// Whether the exit was awaited through a pidfd (`Some(true)`) or SIGCHLD (`Some(false)`);
+    /// `None` before the first wait. For diagnostics and tests.
     pub fn watched_by_pidfd(&self) -> Option<bool> {
-        self.watch.as_ref().map(ExitWatch::is_pidfd)
+        self.watched_by_pidfd
     }
 }
 
