@@ -179,7 +179,7 @@ fn file_implements_futures_io_and_tokio_traits() {
 }
 
 #[test]
-fn a_file_used_after_close_is_a_clear_error() {
+fn o9_a_file_used_after_close_is_a_clear_error() {
     let dir = TempDir::new("closed");
     rt(1).block_on(async {
         let mut file = File::create(dir.join("c")).await.unwrap();
@@ -229,7 +229,7 @@ fn o8_a_read_allocates_nothing_beyond_the_pools_task() {
 }
 
 #[test]
-fn a_stuck_operation_is_abandoned_by_its_token() {
+fn o10_a_stuck_file_operation_is_abandoned_by_its_token() {
     let dir = TempDir::new("fifo");
     let fifo = dir.join("fifo");
     let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();

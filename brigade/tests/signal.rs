@@ -76,7 +76,7 @@ fn o1_a_waiting_listener_is_woken_and_the_next_delivery_counts_again() {
 }
 
 #[test]
-fn o1_a_cancelled_recv_loses_nothing() {
+fn o10_a_cancelled_recv_loses_nothing() {
     watchdog("cancel", LIMIT, || {
         rt(2).block_on(async {
             let mut hup = signal(SignalKind::hangup()).unwrap();
@@ -90,7 +90,7 @@ fn o1_a_cancelled_recv_loses_nothing() {
 }
 
 #[test]
-fn forbidden_and_invalid_signals_are_clear_errors() {
+fn o9_forbidden_and_invalid_signals_are_clear_errors() {
     rt(1).block_on(async {
         for (number, word) in [
             (libc::SIGKILL, "SIGKILL"),
@@ -107,7 +107,7 @@ fn forbidden_and_invalid_signals_are_clear_errors() {
 }
 
 #[test]
-fn listening_outside_a_runtime_is_a_clear_error() {
+fn o9_listening_outside_a_runtime_is_a_clear_error() {
     let error = std::thread::spawn(|| signal(SignalKind::user_defined1()).unwrap_err())
         .join()
         .unwrap();
