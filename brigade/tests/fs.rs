@@ -82,7 +82,9 @@ fn whole_file_functions_round_trip() {
         fs::write(&a, "contents").await.unwrap();
         assert_eq!(fs::read_to_string(&a).await.unwrap(), "contents");
         assert_eq!(fs::copy(&a, nested.join("b.txt")).await.unwrap(), 8);
-        fs::rename(nested.join("b.txt"), nested.join("c.txt")).await.unwrap();
+        fs::rename(nested.join("b.txt"), nested.join("c.txt"))
+            .await
+            .unwrap();
         assert!(!fs::try_exists(nested.join("b.txt")).await.unwrap());
         assert_eq!(fs::metadata(nested.join("c.txt")).await.unwrap().len(), 8);
         let mut names = Vec::new();
@@ -134,7 +136,12 @@ fn file_reads_writes_and_seeks_like_std() {
         assert_eq!(file.metadata().await.unwrap().len(), pattern.len() as u64);
         file.close().await.unwrap();
 
-        let mut file = OpenOptions::new().read(true).write(true).open(&path).await.unwrap();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+            .unwrap();
         let mut buf = [0u8; 10];
         file.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..], &pattern[..10]);
@@ -164,11 +171,15 @@ fn file_implements_futures_io_and_tokio_traits() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let path = dir.join("t");
         let mut file = File::create(&path).await.unwrap();
-        AsyncWriteExt::write_all(&mut file, b"tokio says hi").await.unwrap();
+        AsyncWriteExt::write_all(&mut file, b"tokio says hi")
+            .await
+            .unwrap();
         AsyncWriteExt::shutdown(&mut file).await.unwrap();
         let mut file = File::open(&path).await.unwrap();
         let mut text = String::new();
-        AsyncReadExt::read_to_string(&mut file, &mut text).await.unwrap();
+        AsyncReadExt::read_to_string(&mut file, &mut text)
+            .await
+            .unwrap();
         assert_eq!(text, "tokio says hi");
         fn futures_io<T: futures_io::AsyncRead + futures_io::AsyncWrite + futures_io::AsyncSeek>(
             _: &T,
@@ -194,7 +205,11 @@ fn o9_a_file_used_after_close_is_a_clear_error() {
         ] {
             assert!(error.to_string().contains("used after close"), "{error}");
         }
-        assert_eq!(fs::read(dir.join("c")).await.unwrap(), b"x", "close flushed");
+        assert_eq!(
+            fs::read(dir.join("c")).await.unwrap(),
+            b"x",
+            "close flushed"
+        );
     });
 }
 

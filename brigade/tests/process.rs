@@ -42,7 +42,10 @@ fn gone(pid: u32) -> bool {
 fn o3_a_childs_exit_wakes_its_waiter_without_polling() {
     watchdog("o3", LIMIT, || {
         rt(2).block_on(async {
-            let mut child = Command::new("sh").args(["-c", "sleep 0.3; exit 4"]).spawn().unwrap();
+            let mut child = Command::new("sh")
+                .args(["-c", "sleep 0.3; exit 4"])
+                .spawn()
+                .unwrap();
             let polls = Arc::new(AtomicUsize::new(0));
             let status = CountPolls {
                 inner: Box::pin(child.wait()),
@@ -53,8 +56,15 @@ fn o3_a_childs_exit_wakes_its_waiter_without_polling() {
             assert_eq!(status.code(), Some(4));
             // One poll to start waiting, one when the exit woke it (a spurious extra at most).
             let polls = polls.load(Ordering::SeqCst);
-            assert!(polls <= 3, "the wait was polled {polls} times: it is polling");
-            assert_eq!(child.watched_by_pidfd(), Some(true), "this kernel has pidfds");
+            assert!(
+                polls <= 3,
+                "the wait was polled {polls} times: it is polling"
+            );
+            assert_eq!(
+                child.watched_by_pidfd(),
+                Some(true),
+                "this kernel has pidfds"
+            );
         })
     });
 }
@@ -80,9 +90,16 @@ fn output_reads_both_pipes_while_the_child_fills_them() {
             // 1 MiB on each stream: far beyond a pipe's 64 KiB, so reading only after the exit
             // (or one pipe at a time) would deadlock.
             let script = "head -c 1048576 /dev/zero; head -c 1048576 /dev/zero >&2";
-            let output = Command::new("sh").args(["-c", script]).output().await.unwrap();
+            let output = Command::new("sh")
+                .args(["-c", script])
+                .output()
+                .await
+                .unwrap();
             assert!(output.status.success());
-            assert_eq!((output.stdout.len(), output.stderr.len()), (1 << 20, 1 << 20));
+            assert_eq!(
+                (output.stdout.len(), output.stderr.len()),
+                (1 << 20, 1 << 20)
+            );
         })
     });
 }
@@ -105,8 +122,17 @@ fn piped_stdin_and_stdout_stream_through_cat() {
                 assert_eq!(&buf[..n], line.as_bytes());
             }
             stdin.close();
-            assert!(stdin.write(b"late").await.unwrap_err().to_string().contains("after close"));
-            assert_eq!(stdout.read(&mut buf).await.unwrap(), 0, "EOF after stdin closed");
+            assert!(stdin
+                .write(b"late")
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("after close"));
+            assert_eq!(
+                stdout.read(&mut buf).await.unwrap(),
+                0,
+                "EOF after stdin closed"
+            );
             assert!(child.wait().await.unwrap().success());
         })
     });
@@ -122,11 +148,15 @@ fn child_streams_implement_tokios_and_futures_io_traits() {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        AsyncWriteExt::write_all(&mut stdin, b"through tokio").await.unwrap();
+        AsyncWriteExt::write_all(&mut stdin, b"through tokio")
+            .await
+            .unwrap();
         AsyncWriteExt::shutdown(&mut stdin).await.unwrap();
         let mut text = String::new();
         let mut stdout = child.stdout.take().unwrap();
-        AsyncReadExt::read_to_string(&mut stdout, &mut text).await.unwrap();
+        AsyncReadExt::read_to_string(&mut stdout, &mut text)
+            .await
+            .unwrap();
         assert_eq!(text, "through tokio");
         fn futures_io<T: futures_io::AsyncRead>(_: &T) {}
         futures_io(&stdout);
@@ -164,7 +194,11 @@ fn o4_kill_on_drop_leaves_no_process() {
     watchdog("o4", LIMIT, || {
         let runtime = rt(2);
         let pid = runtime.block_on(async {
-            let child = Command::new("sleep").arg("30").kill_on_drop(true).spawn().unwrap();
+            let child = Command::new("sleep")
+                .arg("30")
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
             let pid = child.id();
             drop(child);
             pid
@@ -179,7 +213,10 @@ fn o4_a_dropped_child_is_reaped_when_it_exits() {
     watchdog("o4 reaped", LIMIT, || {
         let runtime = rt(2);
         let pid = runtime.block_on(async {
-            let child = Command::new("sh").args(["-c", "sleep 0.2"]).spawn().unwrap();
+            let child = Command::new("sh")
+                .args(["-c", "sleep 0.2"])
+                .spawn()
+                .unwrap();
             child.id()
         });
         wait_until("the exited child is reaped", LIMIT, || gone(pid));
@@ -190,10 +227,18 @@ fn o4_a_dropped_child_is_reaped_when_it_exits() {
 fn o5_a_wait_cancelled_by_token_kills_the_child_with_kill_on_cancel() {
     watchdog("o5", LIMIT, || {
         rt(2).block_on(async {
-            let mut child = Command::new("sleep").arg("30").kill_on_cancel(true).spawn().unwrap();
+            let mut child = Command::new("sleep")
+                .arg("30")
+                .kill_on_cancel(true)
+                .spawn()
+                .unwrap();
             let source = CancellationTokenSource::new();
             source.cancel_after(Duration::from_millis(100));
-            assert!(child.wait().with_cancellation(&source.token()).await.is_err());
+            assert!(child
+                .wait()
+                .with_cancellation(&source.token())
+                .await
+                .is_err());
             let status = timeout(LIMIT, child.wait()).await.unwrap().unwrap();
             assert_eq!(status.signal(), Some(libc::SIGKILL));
         })
@@ -207,7 +252,11 @@ fn o5_without_kill_on_cancel_the_child_runs_on() {
             let mut child = Command::new("sleep").arg("30").spawn().unwrap();
             let source = CancellationTokenSource::new();
             source.cancel_after(Duration::from_millis(50));
-            assert!(child.wait().with_cancellation(&source.token()).await.is_err());
+            assert!(child
+                .wait()
+                .with_cancellation(&source.token())
+                .await
+                .is_err());
             brigade::time::sleep(Duration::from_millis(50)).await;
             assert_eq!(child.try_wait().unwrap(), None, "still running");
             child.kill().await.unwrap();
@@ -273,13 +322,20 @@ fn sigchld_child() {
         let codes = brigade::when_all(waits).await;
         assert_eq!(codes, (0..5).map(Some).collect::<Vec<_>>());
         // kill_on_drop reaps through SIGCHLD too.
-        let child = Command::new("sleep").arg("30").kill_on_drop(true).spawn().unwrap();
+        let child = Command::new("sleep")
+            .arg("30")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
         let pid = child.id();
         drop(child);
         brigade::time::sleep(Duration::from_millis(10)).await;
         let deadline = std::time::Instant::now() + LIMIT;
         while !gone(pid) {
-            assert!(std::time::Instant::now() < deadline, "dropped child not reaped");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dropped child not reaped"
+            );
             brigade::time::sleep(Duration::from_millis(10)).await;
         }
     });

@@ -70,7 +70,9 @@ fn o1_a_waiting_listener_is_woken_and_the_next_delivery_counts_again() {
                 rt_signal = back;
             }
             // Nothing new: the next recv waits.
-            assert!(timeout(Duration::from_millis(100), rt_signal.recv()).await.is_err());
+            assert!(timeout(Duration::from_millis(100), rt_signal.recv())
+                .await
+                .is_err());
         })
     });
 }
@@ -111,7 +113,10 @@ fn o9_listening_outside_a_runtime_is_a_clear_error() {
     let error = std::thread::spawn(|| signal(SignalKind::user_defined1()).unwrap_err())
         .join()
         .unwrap();
-    assert!(error.to_string().contains("outside a brigade runtime"), "{error}");
+    assert!(
+        error.to_string().contains("outside a brigade runtime"),
+        "{error}"
+    );
 }
 
 const CHILD_ROLE: &str = "BRIGADE_SIGNAL_TEST_ROLE";

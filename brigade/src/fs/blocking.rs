@@ -31,9 +31,7 @@ fn call_hook() {
 }
 
 /// Starts `operation` on the current runtime's blocking threads.
-pub(super) fn start<R: Send + 'static>(
-    operation: impl FnOnce() -> R + Send + 'static,
-) -> Task<R> {
+pub(super) fn start<R: Send + 'static>(operation: impl FnOnce() -> R + Send + 'static) -> Task<R> {
     crate::run(move || {
         call_hook();
         operation()

@@ -130,9 +130,7 @@ impl Buf {
 }
 
 fn closed_error() -> io::Error {
-    io::Error::other(
-        "brigade::fs::File used after close: open the file again to keep using it",
-    )
+    io::Error::other("brigade::fs::File used after close: open the file again to keep using it")
 }
 
 /// Moves the position back over read-ahead bytes that were never handed out.
@@ -222,7 +220,9 @@ impl File {
                     return Poll::Ready(Err(error))
                 }
                 // A read just finished: hand out what it got (nothing means end of file).
-                Some(Operation::Read(Ok(()))) => return Poll::Ready(Ok(self.idle_buf().copy_to(dst))),
+                Some(Operation::Read(Ok(()))) => {
+                    return Poll::Ready(Ok(self.idle_buf().copy_to(dst)))
+                }
                 _ => {}
             }
             let buf = self.idle_buf();
@@ -387,13 +387,21 @@ impl File {
 }
 
 impl futures_io::AsyncRead for File {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         self.get_mut().poll_read_inner(cx, buf)
     }
 }
 
 impl futures_io::AsyncWrite for File {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.get_mut().poll_write_inner(cx, buf)
     }
 
@@ -414,7 +422,11 @@ impl futures_io::AsyncWrite for File {
 }
 
 impl futures_io::AsyncSeek for File {
-    fn poll_seek(self: Pin<&mut Self>, cx: &mut Context<'_>, pos: SeekFrom) -> Poll<io::Result<u64>> {
+    fn poll_seek(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        pos: SeekFrom,
+    ) -> Poll<io::Result<u64>> {
         self.get_mut().poll_seek_inner(cx, pos)
     }
 }
@@ -426,7 +438,9 @@ impl tokio::io::AsyncRead for File {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let n = ready!(self.get_mut().poll_read_inner(cx, buf.initialize_unfilled()))?;
+        let n = ready!(self
+            .get_mut()
+            .poll_read_inner(cx, buf.initialize_unfilled()))?;
         buf.advance(n);
         Poll::Ready(Ok(()))
     }
@@ -434,7 +448,11 @@ impl tokio::io::AsyncRead for File {
 
 #[cfg(feature = "tokio-io")]
 impl tokio::io::AsyncWrite for File {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.get_mut().poll_write_inner(cx, buf)
     }
 

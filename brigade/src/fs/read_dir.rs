@@ -80,9 +80,9 @@ impl Stream for ReadDir {
                     self.state = State::Fetching(blocking::start(move || {
                         for _ in 0..BATCH {
                             match batch.std.next() {
-                                Some(entry) => batch.entries.push_back(
-                                    entry.map(|std| DirEntry { std: Arc::new(std) }),
-                                ),
+                                Some(entry) => batch
+                                    .entries
+                                    .push_back(entry.map(|std| DirEntry { std: Arc::new(std) })),
                                 None => {
                                     batch.done = true;
                                     break;

@@ -53,7 +53,9 @@ impl Child {
     }
 
     fn std(&mut self) -> &mut std::process::Child {
-        self.std.as_mut().expect("the std child is present until drop")
+        self.std
+            .as_mut()
+            .expect("the std child is present until drop")
     }
 
     /// The process id (still valid, even after the child was reaped, for logging).

@@ -30,7 +30,12 @@ use crate::signal::unix::{signal, Signal, SignalKind};
 pub(super) struct PidFd(OwnedFd);
 
 impl Source for PidFd {
-    fn register(&mut self, registry: &Registry, token: Token, interest: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interest: Interest,
+    ) -> io::Result<()> {
         SourceFd(&self.0.as_raw_fd()).register(registry, token, interest)
     }
 

@@ -29,7 +29,11 @@ impl PipeReader {
         })
     }
 
-    pub(super) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(super) fn poll_read(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let len = buf.len();
         self.io.poll_io_until_drained(
             cx,
@@ -210,7 +214,11 @@ impl ChildStdin {
 }
 
 impl futures_io::AsyncWrite for ChildStdin {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_write_inner(cx, buf)
     }
 
@@ -227,7 +235,11 @@ impl futures_io::AsyncWrite for ChildStdin {
 
 #[cfg(feature = "tokio-io")]
 impl tokio::io::AsyncWrite for ChildStdin {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_write_inner(cx, buf)
     }
 

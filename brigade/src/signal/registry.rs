@@ -122,8 +122,7 @@ impl Globals {
             }
         }
         for slot in self.slots.iter() {
-            if slot.pending.load(Ordering::Relaxed) && slot.pending.swap(false, Ordering::SeqCst)
-            {
+            if slot.pending.load(Ordering::Relaxed) && slot.pending.swap(false, Ordering::SeqCst) {
                 slot.deliveries.fetch_add(1, Ordering::SeqCst);
                 let waiters = slot.waiters.lock().unwrap_or_else(|e| e.into_inner());
                 for (_, waker) in waiters.iter() {
