@@ -163,7 +163,10 @@ impl Command {
     /// As [`std::process::Command::spawn`] (`NotFound` for a missing program...), or if a pipe
     /// could not be registered (then the child is killed and reaped).
     pub fn spawn(&mut self) -> io::Result<Child> {
-        let mut std = self.std.spawn()?;
+        // fork/exec (or posix_spawn) waits for the exec, usually well under a millisecond, but
+        // a big parent or a loaded machine can stretch it: flag this worker as blocking so a
+        // spare takes its queue meanwhile, instead of the stall monitor reporting it.
+        let mut std = crate::blocking(|| self.std.spawn())?;
         let (stdin, stdout, stderr) = (std.stdin.take(), std.stdout.take(), std.stderr.take());
         let mut child = Child::new(std);
         // Set before the pipes: if one fails, dropping `child` kills and reaps it.
