@@ -32,7 +32,12 @@ use crate::task::Task;
 /// [`File::set_max_buf_size`].
 pub const DEFAULT_MAX_BUF_SIZE: usize = 2 * 1024 * 1024;
 
-/// An open file; see the [module docs](self).
+/// An open file; see the [module docs](crate::fs).
+///
+/// A write returns once its bytes are copied into the file's buffer; [`flush`](File::flush),
+/// [`close`](File::close) or the next operation reports how it went. A `File` dropped with a
+/// write in flight lets it finish in the background, but nobody sees its error: close files
+/// you wrote to.
 ///
 /// ```
 /// use brigade::fs::File;
