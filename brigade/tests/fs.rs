@@ -262,3 +262,42 @@ fn o10_a_stuck_file_operation_is_abandoned_by_its_token() {
         })
     });
 }
+
+#[test]
+fn a_sequential_reader_is_read_ahead_and_the_read_ahead_is_given_back() {
+    let dir = TempDir::new("ahead");
+    let path = dir.join("pattern");
+    let pattern: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&path, &pattern).unwrap();
+    rt(2).block_on(async {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+            .unwrap();
+        let mut chunk = vec![0u8; 10_000];
+        let mut consumed = 0;
+        for _ in 0..7 {
+            let n = file.read(&mut chunk).await.unwrap();
+            assert_eq!(&chunk[..n], &pattern[consumed..consumed + n]);
+            consumed += n;
+        }
+        // Reads 3.. fetched 40 000 bytes each: the position handed out is still `consumed`.
+        assert_eq!(
+            file.seek(SeekFrom::Current(0)).await.unwrap(),
+            consumed as u64
+        );
+        for _ in 0..5 {
+            let n = file.read(&mut chunk).await.unwrap();
+            assert_eq!(&chunk[..n], &pattern[consumed..consumed + n]);
+            consumed += n;
+        }
+        file.write_all(b"HERE").await.unwrap();
+        file.close().await.unwrap();
+        let written = std::fs::read(&path).unwrap();
+        assert_eq!(&written[consumed..consumed + 4], b"HERE");
+        assert_eq!(&written[..consumed], &pattern[..consumed]);
+        assert_eq!(written.len(), pattern.len());
+    });
+}

@@ -1,7 +1,7 @@
 //! `brigade::process` and `brigade::fs` against `tokio::process` and `tokio::fs`, side by side.
 //!
 //! ```text
-//! cargo run --release -p brigade-bench --bin os -- [--workers N] [--rounds N] [--warmup N]
+//! cargo run --release -p brigade-bench --bin os -- [--workers N] [--rounds N] [--warmup N] [spawn|read]
 //! ```
 //!
 //! Both runtimes are built once with the same worker count; every round runs tokio then
@@ -161,7 +161,11 @@ fn main() {
             Box::new(|| read_file_brigade(&brigade, &file.0)),
         ),
     ];
-    for (name, tokio_run, brigade_run) in &workloads {
+    let only = args.iter().find(|a| *a == "spawn" || *a == "read");
+    for (index, (name, tokio_run, brigade_run)) in workloads.iter().enumerate() {
+        if only.is_some_and(|only| (only == "spawn") != (index == 0)) {
+            continue;
+        }
         for _ in 0..warmup {
             tokio_run();
             brigade_run();
@@ -170,6 +174,15 @@ fn main() {
         for _ in 0..rounds {
             t.push(tokio_run());
             b.push(brigade_run());
+        }
+        if std::env::var_os("OS_BENCH_SAMPLES").is_some() {
+            let ms = |v: &Vec<Duration>| {
+                v.iter()
+                    .map(|d| format!("{:.0}", d.as_secs_f64() * 1e3))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            eprintln!("tokio:   {}\nbrigade: {}", ms(&t), ms(&b));
         }
         let (t, b) = (median(t), median(b));
         println!(

@@ -39,7 +39,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use blocking::set_operation_hook;
-pub use file::{File, DEFAULT_MAX_BUF_SIZE};
+pub use file::{File, DEFAULT_MAX_BUF_SIZE, READ_AHEAD_FACTOR, SEQUENTIAL_AFTER};
 pub use open_options::OpenOptions;
 pub use read_dir::{read_dir, DirEntry, ReadDir};
 
