@@ -230,7 +230,7 @@ impl Server {
         let mut terminate = signal(SignalKind::terminate())?;
         let stop = CancellationTokenSource::linked(&[self.shutdown.clone()]);
         self.shutdown = stop.token();
-        brigade::spawn(async move {
+        brigade::spawn_named("brigade-http shutdown_on_signals", async move {
             let which = std::future::poll_fn(|cx| {
                 if interrupt.poll_recv(cx).is_ready() {
                     return std::task::Poll::Ready("SIGINT");

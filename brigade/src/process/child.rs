@@ -179,7 +179,8 @@ impl Drop for Child {
             killed: self.killed,
             reaped: false,
         };
-        drop(crate::spawn(reaper.run()));
+        let name = format!("brigade::process reaper of pid {}", reaper.std.id());
+        drop(crate::spawn_named(name, reaper.run()));
     }
 }
 

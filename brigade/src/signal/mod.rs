@@ -38,10 +38,14 @@ use std::io;
 /// Once a Ctrl-C listener has existed, SIGINT no longer ends the process: the program decides.
 ///
 /// # Errors
-/// Outside a brigade runtime (call it from a task or inside `block_on`), or if the handler or
-/// the self-pipe could not be set up.
+/// Outside a brigade runtime (call it from a task or inside `block_on`), if the handler or
+/// the self-pipe could not be set up, or if the runtime shut down while waiting.
 pub async fn ctrl_c() -> io::Result<()> {
     let mut interrupt = unix::signal(unix::SignalKind::interrupt())?;
-    interrupt.recv().await;
-    Ok(())
+    match interrupt.recv().await {
+        Some(()) => Ok(()),
+        None => Err(io::Error::other(
+            "brigade::signal::ctrl_c: the runtime shut down before Ctrl-C came",
+        )),
+    }
 }
