@@ -17,13 +17,13 @@
 
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom};
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use super::blocking;
+use super::buf::{give_back, Buf};
 use super::open_options::OpenOptions;
 use crate::task::Task;
 
@@ -89,78 +89,8 @@ enum Operation {
     Seek(io::Result<u64>),
 }
 
-/// The one buffer of a file: `data[pos..end]` are bytes read ahead and not handed out yet, or
-/// bytes waiting to be written.
-#[derive(Default)]
-struct Buf {
-    data: Vec<u8>,
-    pos: usize,
-    end: usize,
-    /// How much the last read asked the OS for (`end == asked`: it came back full).
-    asked: usize,
-}
-
-impl Buf {
-    fn unread(&self) -> usize {
-        self.end - self.pos
-    }
-
-    fn discard(&mut self) {
-        self.pos = 0;
-        self.end = 0;
-    }
-
-    fn copy_to(&mut self, dst: &mut [u8]) -> usize {
-        let n = dst.len().min(self.unread());
-        dst[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-        self.pos += n;
-        n
-    }
-
-    fn read_from(&mut self, file: &std::fs::File, len: usize) -> io::Result<()> {
-        if self.data.len() < len {
-            self.data.resize(len, 0); // grows (and is zeroed) once, then reused
-        }
-        self.discard();
-        self.asked = len;
-        loop {
-            match (&*file).read(&mut self.data[..len]) {
-                Ok(n) => {
-                    self.end = n;
-                    return Ok(());
-                }
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => return Err(error),
-            }
-        }
-    }
-
-    fn fill_from(&mut self, src: &[u8]) {
-        if self.data.len() < src.len() {
-            self.data.resize(src.len(), 0);
-        }
-        self.data[..src.len()].copy_from_slice(src);
-        self.pos = 0;
-        self.end = src.len();
-    }
-
-    fn write_to(&mut self, file: &std::fs::File) -> io::Result<()> {
-        let result = (&*file).write_all(&self.data[self.pos..self.end]);
-        self.discard();
-        result
-    }
-}
-
 fn closed_error() -> io::Error {
     io::Error::other("brigade::fs::File used after close: open the file again to keep using it")
-}
-
-/// Moves the position back over read-ahead bytes that were never handed out.
-fn give_back(file: &std::fs::File, unread: usize) -> io::Result<()> {
-    if unread > 0 {
-        (&*file).seek(SeekFrom::Current(-(unread as i64)))?;
-    }
-    Ok(())
 }
 
 impl File {
@@ -235,7 +165,11 @@ impl File {
         }
     }
 
-    fn poll_read_inner(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
+    pub(super) fn poll_read_inner(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         let std = self.std()?;
         loop {
             match ready!(self.poll_complete(cx))? {
@@ -265,7 +199,11 @@ impl File {
         }
     }
 
-    fn poll_write_inner(&mut self, cx: &mut Context<'_>, src: &[u8]) -> Poll<io::Result<usize>> {
+    pub(super) fn poll_write_inner(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let std = self.std()?;
         if let Some(Operation::Write(Err(error))) = ready!(self.poll_complete(cx))? {
             return Poll::Ready(Err(error));
@@ -285,7 +223,7 @@ impl File {
         Poll::Ready(Ok(n))
     }
 
-    fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    pub(super) fn poll_flush_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.std()?;
         match ready!(self.poll_complete(cx))? {
             Some(Operation::Write(Err(error))) => Poll::Ready(Err(error)),
@@ -293,7 +231,11 @@ impl File {
         }
     }
 
-    fn poll_seek_inner(&mut self, cx: &mut Context<'_>, pos: SeekFrom) -> Poll<io::Result<u64>> {
+    pub(super) fn poll_seek_inner(
+        &mut self,
+        cx: &mut Context<'_>,
+        pos: SeekFrom,
+    ) -> Poll<io::Result<u64>> {
         let std = self.std()?;
         loop {
             match ready!(self.poll_complete(cx))? {
@@ -396,16 +338,20 @@ impl File {
         self.with_std(|file| file.metadata()).await
     }
 
+    pub(super) fn poll_close_inner(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.std.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        let result = ready!(self.poll_flush_inner(cx));
+        self.std = None;
+        self.state = State::Idle(None);
+        Poll::Ready(result)
+    }
+
     /// Flushes and closes the file, reporting a pending write's error. Any later use of this
     /// `File` fails with "used after close"; closing twice is harmless.
     pub async fn close(&mut self) -> io::Result<()> {
-        if self.std.is_none() {
-            return Ok(());
-        }
-        let result = self.flush().await;
-        self.std = None;
-        self.state = State::Idle(None);
-        result
+        poll_fn(|cx| self.poll_close_inner(cx)).await
     }
 
     /// Waits for the operation in flight and returns the std file (read-ahead given back).
@@ -413,85 +359,6 @@ impl File {
         self.with_std(|_| Ok(())).await?;
         let std = self.std.take().ok_or_else(closed_error)?;
         Arc::try_unwrap(std).or_else(|shared| shared.try_clone())
-    }
-}
-
-impl futures_io::AsyncRead for File {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_read_inner(cx, buf)
-    }
-}
-
-impl futures_io::AsyncWrite for File {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_inner(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush_inner(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.std.is_none() {
-            return Poll::Ready(Ok(()));
-        }
-        let result = ready!(this.poll_flush_inner(cx));
-        this.std = None;
-        this.state = State::Idle(None);
-        Poll::Ready(result)
-    }
-}
-
-impl futures_io::AsyncSeek for File {
-    fn poll_seek(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        pos: SeekFrom,
-    ) -> Poll<io::Result<u64>> {
-        self.get_mut().poll_seek_inner(cx, pos)
-    }
-}
-
-#[cfg(feature = "tokio-io")]
-impl tokio::io::AsyncRead for File {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let n = ready!(self
-            .get_mut()
-            .poll_read_inner(cx, buf.initialize_unfilled()))?;
-        buf.advance(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-#[cfg(feature = "tokio-io")]
-impl tokio::io::AsyncWrite for File {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_inner(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush_inner(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        futures_io::AsyncWrite::poll_close(self, cx)
     }
 }
 

@@ -31,7 +31,9 @@
 //! there and its result is dropped (for a [`File`], the file's buffer comes back to it).
 
 mod blocking;
+mod buf;
 mod file;
+mod file_io;
 mod open_options;
 mod read_dir;
 
