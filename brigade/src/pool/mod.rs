@@ -696,7 +696,7 @@ impl SyncContext for Shared {
 }
 
 #[cfg(all(test, not(loom)))]
-mod transient_drive_tests {
+mod found_by_the_os_bench {
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
@@ -735,5 +735,29 @@ mod transient_drive_tests {
             shared.timers.is_driven()
         });
         runtime.block_on(busy);
+    }
+
+    /// `Command::spawn` forks inside `brigade::blocking`; a long fork followed by a moment of
+    /// ordinary work in the same poll was reported as a stall of the whole poll.
+    #[test]
+    fn time_in_a_cooperative_block_does_not_count_toward_a_stall() {
+        use std::sync::{Arc, Mutex};
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sink = reports.clone();
+        let runtime = crate::Runtime::builder()
+            .workers(2)
+            .stall_threshold(Duration::from_millis(100))
+            .on_stall(move |report| sink.lock().unwrap().push(report.blocked_for))
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            runtime.block_on(runtime.spawn(async {
+                crate::blocking(|| std::thread::sleep(Duration::from_millis(300)));
+                std::thread::sleep(Duration::from_millis(10)); // well under the threshold
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let reports = reports.lock().unwrap();
+        assert!(reports.is_empty(), "stalls reported: {reports:?}");
     }
 }
