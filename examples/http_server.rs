@@ -21,7 +21,8 @@
 //! ```
 //!
 //! `cargo run --release --example http_server` serves on 127.0.0.1:8080 (`-- --addr HOST:PORT`
-//! for another) until Ctrl-C, then shuts down gracefully (requests in flight finish). Try:
+//! for another) until Ctrl-C or SIGTERM (`Server::shutdown_on_signals`), then shuts down
+//! gracefully (requests in flight finish). Try:
 //!
 //! ```text
 //! curl -s localhost:8080/todos -d '{"title":"learn how await works"}'
@@ -33,7 +34,6 @@
 //! prints them, shuts down and exits (CI runs this).
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -154,6 +154,8 @@ fn main() -> std::io::Result<()> {
         let server = Server::bind(address)
             .await?
             .shutdown_on(shutdown.token())
+            // SIGINT (Ctrl-C) or SIGTERM: finish the requests in flight, then stop.
+            .shutdown_on_signals()?
             .drain_timeout(Duration::from_secs(5))
             .websocket("/ws", echo);
         let server = match tls {
@@ -179,15 +181,13 @@ fn main() -> std::io::Result<()> {
                 addr.to_string()
             };
             run_demo(&format!("{scheme}://{host}"), root).await;
+            shutdown.cancel();
         } else {
             println!(
                 "serving the todo API on {scheme}://{addr} (HTTP/1.1 and HTTP/2; a WebSocket \
-                 echo on /ws); Ctrl-C stops it"
+                 echo on /ws); Ctrl-C or SIGTERM stops it gracefully"
             );
-            wait_for_ctrl_c().await;
-            println!("\nCtrl-C: finishing the requests in flight, then stopping");
         }
-        shutdown.cancel();
         serving.await?;
         println!("server stopped gracefully");
         Ok(())
@@ -268,28 +268,4 @@ fn port_of(base: &str) -> u16 {
         .next()
         .and_then(|port| port.parse().ok())
         .unwrap_or(80)
-}
-
-/// Set by the SIGINT handler; a signal handler may only do async-signal-safe things, and
-/// storing to an atomic is one.
-static CTRL_C: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    if CTRL_C.swap(true, Ordering::SeqCst) {
-        // A second Ctrl-C while shutting down: leave at once.
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(130) };
-    }
-}
-
-/// Resolves after Ctrl-C. brigade has no signal API yet, so: a handler that sets a flag, and
-/// a task that looks at it ten times a second.
-async fn wait_for_ctrl_c() {
-    // SAFETY: `on_sigint` only touches an atomic (async-signal-safe), and has the signature a
-    // signal handler needs.
-    unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
-    let mut ticks = brigade::time::interval(Duration::from_millis(100));
-    while !CTRL_C.load(Ordering::SeqCst) {
-        ticks.tick().await;
-    }
 }

@@ -168,3 +168,57 @@ async fn dropping_the_serve_future_closes_every_connection() {
         "the listener is closed"
     );
 }
+
+const SIGNAL_CHILD: &str = "shutdown_on_signals_child";
+const SIGNAL_ROLE: &str = "shutdown-on-signals";
+
+/// The child half: a server that stops on SIGINT/SIGTERM, and says so.
+#[test]
+#[ignore = "the child half of sigterm_and_sigint_shut_the_server_down_gracefully"]
+fn shutdown_on_signals_child() {
+    if std::env::var(common::CHILD_ROLE).as_deref() != Ok(SIGNAL_ROLE) {
+        return;
+    }
+    brigade::block_on(async {
+        let server = Server::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .shutdown_on_signals()
+            .unwrap();
+        println!("\nADDR {}", server.local_addr().unwrap());
+        server
+            .serve(service_fn(|_request: Request<Incoming>| async {
+                Ok::<_, Infallible>(common::text("up"))
+            }))
+            .await
+            .unwrap();
+    });
+    println!("\nSTOPPED");
+}
+
+#[test]
+fn sigterm_and_sigint_shut_the_server_down_gracefully() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", SIGNAL_CHILD, "--nocapture", "--ignored"])
+            .env(common::CHILD_ROLE, SIGNAL_ROLE)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let addr = common::wait_for_line(&mut stdout, "ADDR ");
+        let body = brigade::block_on(async {
+            let response = Client::new()
+                .get(format!("http://{}/", addr.trim()))
+                .await
+                .unwrap();
+            response.text().await.unwrap()
+        });
+        assert_eq!(body, "up");
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+        let status = common::wait_or_kill(&mut child, Duration::from_secs(30));
+        assert!(status.success(), "{status}");
+        assert!(common::wait_for_line(&mut stdout, "STOPPED").is_empty());
+    }
+}

@@ -97,13 +97,11 @@
 //!   read through Unix file descriptors); macOS and the BSDs are not supported either, though
 //!   the reactor (mio) is portable — the README lists what a port needs. Elsewhere, use tokio
 //!   or async-std.
-//! - **No io_uring**, and no async file API: file I/O goes through [`run`] (blocking threads),
-//!   as .NET does on Linux. For io_uring, tokio-uring or glommio.
+//! - **No io_uring**: sockets use epoll, and [`fs`] runs file operations on the blocking
+//!   threads, as .NET does on Linux. For io_uring, tokio-uring or glommio.
 //! - **TLS lives in the companion crates**: brigade-http (HTTPS client and server, `wss://`)
 //!   and brigade-postgres (`sslmode=require`/`verify-full`) use brigade-tls (rustls); brigade
 //!   itself has no TLS type.
-//! - **No process or signal API**: run child processes with `std::process` inside [`run`],
-//!   and catch signals with signal-hook. (Host names already resolve on the blocking threads.)
 //! - **Not a drop-in for tokio**: libraries that call `tokio::spawn` or need tokio's reactor
 //!   do not work on brigade; those that only need the I/O traits do (`tokio-io` feature).
 //!
@@ -133,6 +131,7 @@
 //! | [`cancel`] | 12. cancellation | `CancellationTokenSource`, `CancellationToken` |
 //! | [`sync`] | 13. coordination | `System.Threading.Channels`, `SemaphoreSlim`, `TaskCompletionSource` |
 //! | [`group`] | 10. structured concurrency | `Task.WhenAll` with ownership, `Task.WhenEach`, `Parallel.ForEachAsync` |
+//! | [`signal`], [`process`], [`fs`] | 13. the operating system | `PosixSignalRegistration`, `Process.WaitForExitAsync`, async `FileStream` |
 //!
 //! Start with `cargo run --release --example tour`, then ARCHITECTURE.md.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -144,6 +143,7 @@ mod clock;
 pub mod compat;
 pub mod context;
 mod coop;
+pub mod fs;
 pub mod future;
 pub mod group;
 mod io;
@@ -152,8 +152,10 @@ mod loom;
 pub mod net;
 mod park;
 mod pool;
+pub mod process;
 mod report;
 pub mod runtime;
+pub mod signal;
 pub mod sync;
 pub mod sync_context;
 pub mod task;

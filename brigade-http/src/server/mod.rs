@@ -281,6 +281,40 @@ impl Server {
         self
     }
 
+    /// Shuts down gracefully (as [`shutdown_on`](Server::shutdown_on)) on the first SIGINT
+    /// (Ctrl-C) or SIGTERM (`kill`, systemd, Kubernetes), besides any token already given.
+    ///
+    /// The listeners are made now, so a signal that arrives before `serve` starts is not lost;
+    /// once they exist, SIGINT and SIGTERM no longer end the process by themselves.
+    ///
+    /// # Errors
+    /// Outside a brigade runtime, or if the signal handlers could not be installed.
+    pub fn shutdown_on_signals(mut self) -> io::Result<Server> {
+        use brigade::signal::unix::{signal, SignalKind};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let stop = CancellationTokenSource::linked(&[self.shutdown.clone()]);
+        self.shutdown = stop.token();
+        brigade::spawn_named("brigade-http shutdown_on_signals", async move {
+            let which = std::future::poll_fn(|cx| {
+                if interrupt.poll_recv(cx).is_ready() {
+                    return std::task::Poll::Ready("SIGINT");
+                }
+                if terminate.poll_recv(cx).is_ready() {
+                    return std::task::Poll::Ready("SIGTERM");
+                }
+                std::task::Poll::Pending
+            });
+            let which = which.with_cancellation(&stop.token()).await;
+            if let Ok(which) = which {
+                tracing::info!("{which} received: shutting down gracefully");
+                stop.cancel();
+            }
+        })
+        .detach();
+        Ok(self)
+    }
+
     /// How long a graceful shutdown waits for connections to finish before closing them.
     /// Default: 30 s.
     pub fn drain_timeout(mut self, timeout: Duration) -> Server {

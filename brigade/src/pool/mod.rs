@@ -508,12 +508,30 @@ impl Shared {
             return None;
         }
         self.timers.fire_if_due();
-        if self.io.registrations() > 0 {
-            if let Some(_driving) = self.timers.try_drive() {
-                let _ = self.io.poll(Some(Duration::ZERO));
-            }
-        }
+        self.poll_io_if_undriven();
         self.timers.time_to_next_deadline()
+    }
+
+    /// Collects ready I/O events without waiting, unless a parked worker already waits in
+    /// epoll (it holds the driving role). Cheap when there is nothing: two atomic loads.
+    pub(crate) fn poll_io_if_undriven(&self) {
+        if self.io.registrations() == 0 {
+            return;
+        }
+        if let Some(driving) = self.timers.try_drive() {
+            let _ = self.io.poll(Some(Duration::ZERO));
+            self.end_transient_drive(driving);
+        }
+    }
+
+    /// Gives back the driving role after a zero-timeout look. A worker that parked during the
+    /// look found the role taken and sleeps on its condvar without it; unless one is woken to
+    /// take the role, nobody waits in epoll any more and I/O readiness (a socket, a pidfd) goes
+    /// unnoticed until something else wakes a worker. The parker noted the miss
+    /// (`TimeDriver::try_drive_before_parking`), and letting go of the role here wakes a
+    /// sleeper exactly then — no wake-up when nobody missed it.
+    fn end_transient_drive(&self, driving: crate::timer::driver::Driving<'_>) {
+        drop(driving);
     }
 
     /// Joins spare threads that have exited (retired), so their stacks are released now rather
@@ -691,5 +709,72 @@ impl SyncContext for Shared {
     fn post(&self, task: Runnable) {
         let is_yield = task.is_yield();
         self.schedule_task(task.into_notified(), is_yield);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod found_by_the_os_bench {
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Found by the `os` bench, where a child's exit was never noticed: a worker parked while
+    /// the monitor held the driving role for a zero-timeout look, slept without the role, and
+    /// nobody waited in epoll any more.
+    #[test]
+    fn a_worker_that_parked_during_a_transient_look_is_woken_to_take_the_driving_role() {
+        let runtime = crate::Runtime::builder().workers(1).build().unwrap();
+        let shared = runtime.handle().shared.clone();
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let busy = runtime.spawn(async move {
+            started_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+        });
+        started_rx.recv().unwrap();
+        // The only worker is busy: nobody drives, so the look takes the role.
+        let driving = shared
+            .timers
+            .try_drive()
+            .expect("the role is free while the worker runs");
+        release_tx.send(()).unwrap();
+        wait_until("the worker parks", || shared.idle.any_sleeper().is_some());
+        std::thread::sleep(Duration::from_millis(50)); // it tries for the role, and sleeps
+        shared.end_transient_drive(driving);
+        wait_until("the parked worker takes the driving role", || {
+            shared.timers.is_driven()
+        });
+        runtime.block_on(busy);
+    }
+
+    /// `Command::spawn` forks inside `brigade::blocking`; a long fork followed by a moment of
+    /// ordinary work in the same poll was reported as a stall of the whole poll.
+    #[test]
+    fn time_in_a_cooperative_block_does_not_count_toward_a_stall() {
+        use std::sync::{Arc, Mutex};
+        let reports = Arc::new(Mutex::new(Vec::new()));
+        let sink = reports.clone();
+        let runtime = crate::Runtime::builder()
+            .workers(2)
+            .stall_threshold(Duration::from_millis(100))
+            .on_stall(move |report| sink.lock().unwrap().push(report.blocked_for))
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            runtime.block_on(runtime.spawn(async {
+                crate::blocking(|| std::thread::sleep(Duration::from_millis(300)));
+                std::thread::sleep(Duration::from_millis(10)); // well under the threshold
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let reports = reports.lock().unwrap();
+        assert!(reports.is_empty(), "stalls reported: {reports:?}");
     }
 }

@@ -257,7 +257,15 @@ fn look(shared: &Arc<Shared>, seen: &mut [Seen], last_spare: &mut Option<Instant
             };
             continue;
         }
-        if memory.reported.is_some() || now - memory.since < threshold || remote.is_cooperative() {
+        if remote.is_cooperative() {
+            // Blocking on purpose (`brigade::blocking`, a spare has the queue): the rest of the
+            // poll is judged from the block's end (as last seen), not from the poll's start.
+            if memory.reported.is_none() {
+                memory.since = now;
+            }
+            continue;
+        }
+        if memory.reported.is_some() || now - memory.since < threshold {
             continue;
         }
         // A worker the kernel says is runnable is computing — or merely preempted on a busy

@@ -605,11 +605,7 @@ impl WorkerContext {
     /// [`GLOBAL_QUEUE_INTERVAL`] ticks, and before a yield (S9).
     fn collect_due_events(&self) {
         self.shared.timers.fire_if_due();
-        if self.shared.io.registrations() > 0 {
-            if let Some(_driving) = self.shared.timers.try_drive() {
-                self.shared.io.poll(Some(std::time::Duration::ZERO));
-            }
-        }
+        self.shared.poll_io_if_undriven();
     }
 
     /// Takes a fair share of the injector (its length over the worker count, capped by half a

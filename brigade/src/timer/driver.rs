@@ -397,6 +397,12 @@ impl TimeDriver {
         retry
     }
 
+    /// Whether some thread holds the driving role right now.
+    #[cfg(test)]
+    pub(crate) fn is_driven(&self) -> bool {
+        self.driving.load(Ordering::Acquire)
+    }
+
     /// The runtime is gone: every waiting timer learns it can never fire.
     pub(crate) fn shutdown(&self) {
         let mut wakers = Vec::new();
