@@ -175,3 +175,42 @@ fn a_wait_is_forgotten_when_the_task_runs_again() {
         drop(task);
     });
 }
+
+#[test]
+fn signal_and_child_process_waits_say_what_they_wait_for() {
+    watchdog("signal and child waits", LIMIT, || {
+        let rt = rt(2);
+        let mut listener = rt
+            .block_on(async {
+                brigade::signal::unix::signal(brigade::signal::unix::SignalKind::user_defined2())
+            })
+            .expect("a SIGUSR2 listener");
+        let listening = rt.handle().spawn_named("listener", async move {
+            listener.recv().await;
+        });
+        let mut child = rt
+            .block_on(async {
+                brigade::process::Command::new("sleep")
+                    .arg("30")
+                    .kill_on_drop(true)
+                    .spawn()
+            })
+            .expect("sleep starts");
+        let pid = child.id();
+        let waiting = rt
+            .handle()
+            .spawn_named("reaper", async move { child.wait().await });
+        let dump = dump_when_waiting(&rt, &["listener", "reaper"]);
+        let signal = wait_of(&dump, "listener");
+        assert_eq!(signal.kind, WaitKind::Signal, "{dump}");
+        assert_eq!(signal.to_string(), "signal SIGUSR2", "{dump}");
+        let exit = wait_of(&dump, "reaper");
+        assert_eq!(exit.kind, WaitKind::ChildExit, "{dump}");
+        assert_eq!(exit.detail, WaitDetail::Child(pid), "{dump}");
+        // SAFETY: `pid` is our own child, still unreaped (its waiter is pending).
+        assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+        let status = rt.block_on(waiting).expect("the child is reaped");
+        assert!(!status.success());
+        drop(listening);
+    });
+}

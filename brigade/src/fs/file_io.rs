@@ -2,7 +2,7 @@
 
 use std::io::{self, SeekFrom};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use super::file::File;
 
@@ -51,7 +51,7 @@ impl tokio::io::AsyncRead for File {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let n = ready!(self
+        let n = std::task::ready!(self
             .get_mut()
             .poll_read_inner(cx, buf.initialize_unfilled()))?;
         buf.advance(n);

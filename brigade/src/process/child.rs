@@ -95,7 +95,19 @@ impl Child {
         let (Some(watch), Some(std)) = (self.watch.as_mut(), self.std.as_mut()) else {
             unreachable!("both present until drop")
         };
-        let status = std::task::ready!(watch.poll_exit(cx, std))?;
+        let status = match watch.poll_exit(cx, std) {
+            Poll::Ready(status) => status?,
+            Poll::Pending => {
+                // The dump says "child exit, pid N", not "read on fd 9" (the pidfd).
+                crate::task::refine_wait(
+                    crate::task::WaitKind::ChildExit,
+                    None,
+                    u64::from(self.id()),
+                    0,
+                );
+                return Poll::Pending;
+            }
+        };
         self.status = Some(status);
         self.watch = None; // the pidfd is closed and leaves the reactor
         Poll::Ready(Ok(status))

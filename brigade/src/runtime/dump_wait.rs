@@ -74,6 +74,10 @@ pub enum WaitDetail {
     },
     /// Permits of a semaphore or lock.
     Permits(u64),
+    /// A Unix signal, by number.
+    Signal(i32),
+    /// A child process, by pid.
+    Child(u32),
 }
 
 impl WaitOn {
@@ -103,6 +107,8 @@ impl WaitOn {
                 None => WaitDetail::None,
             },
             WaitKind::Semaphore => WaitDetail::Permits(site.a),
+            WaitKind::Signal => WaitDetail::Signal(site.a as i32),
+            WaitKind::ChildExit => WaitDetail::Child(site.a as u32),
             _ => WaitDetail::None,
         };
         WaitOn {
@@ -155,6 +161,8 @@ impl fmt::Display for WaitOn {
                 write!(f, "group join g{group} ({children} running)")?
             }
             WaitDetail::Permits(n) if *n > 1 => write!(f, "{} ({n} permits)", self.kind)?,
+            WaitDetail::Signal(number) => write!(f, "signal {}", signal_name(*number))?,
+            WaitDetail::Child(pid) => write!(f, "child exit, pid {pid}")?,
             _ => f.write_str(self.kind.as_str())?,
         }
         if let Some(location) = self.location {
@@ -165,6 +173,24 @@ impl fmt::Display for WaitOn {
         }
         Ok(())
     }
+}
+
+/// A signal's usual name (`SIGTERM`), or its number.
+fn signal_name(number: i32) -> String {
+    let name = match number {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGWINCH => "SIGWINCH",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        _ => return format!("#{number}"),
+    };
+    name.to_string()
 }
 
 /// A duration the way people say it: `250 ms`, `3.2 s`, `5 s`, `12 min`, `1 min 59 s`, `2.5 h`.

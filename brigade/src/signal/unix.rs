@@ -218,6 +218,13 @@ impl Signal {
                     if self.take_fresh() {
                         return Poll::Ready(Some(()));
                     }
+                    // The dump says "signal SIGTERM", not "read on fd 7" (the self-pipe).
+                    crate::task::refine_wait(
+                        crate::task::WaitKind::Signal,
+                        None,
+                        self.kind.0 as u64,
+                        0,
+                    );
                     return Poll::Pending;
                 }
             }

@@ -62,7 +62,9 @@ pub(crate) use owned::OwnedTasks;
 pub(crate) use post::{Runnable, SyncContext};
 pub use promise::{Abandoned, AlreadySet, Promise, PromiseTask};
 pub use wait::WaitKind;
-pub(crate) use wait::{record as record_wait, WaitSite, A_MAX as WAIT_DETAIL_MAX};
+pub(crate) use wait::{
+    record as record_wait, refine as refine_wait, WaitSite, A_MAX as WAIT_DETAIL_MAX,
+};
 
 /// A task's static home: where its wake-ups post it (unless it moved, see `home.rs`) and who
 /// keeps its bookkeeping.

@@ -69,10 +69,14 @@ pub enum WaitKind {
     OnceCell,
     /// A child of a [`TaskGroup`](crate::TaskGroup) finishing (`join_next`, `join_all`).
     Group,
+    /// A Unix signal (`signal::unix::Signal::recv`, `signal::ctrl_c`).
+    Signal,
+    /// A child process exiting (`process::Child::wait`, `status`, `output`).
+    ChildExit,
 }
 
 impl WaitKind {
-    const ALL: [WaitKind; 20] = [
+    const ALL: [WaitKind; 22] = [
         WaitKind::Sleep,
         WaitKind::Timeout,
         WaitKind::Interval,
@@ -93,6 +97,8 @@ impl WaitKind {
         WaitKind::Barrier,
         WaitKind::OnceCell,
         WaitKind::Group,
+        WaitKind::Signal,
+        WaitKind::ChildExit,
     ];
 
     fn from_code(code: u8) -> Option<WaitKind> {
@@ -124,6 +130,8 @@ impl WaitKind {
             WaitKind::Barrier => "barrier",
             WaitKind::OnceCell => "once cell init",
             WaitKind::Group => "group join",
+            WaitKind::Signal => "signal",
+            WaitKind::ChildExit => "child exit",
         }
     }
 }
@@ -193,6 +201,19 @@ impl WaitSlot {
             .store((kind as u64) << 56 | (a.min(A_MAX)), Relaxed);
     }
 
+    /// Replaces this poll's record with a more telling one, keeping the count of others: an
+    /// outer future that waits *through* an inner leaf (a signal through its pipe's
+    /// readiness, a child's exit through its pidfd) says what the wait is really for.
+    #[inline]
+    fn refine(&self, kind: WaitKind, location: Option<&'static Location<'static>>, a: u64, b: u64) {
+        let others = self.word.load(Relaxed) & (0xff << 48);
+        let location = location.map_or(ptr::null_mut(), |l| l as *const _ as *mut _);
+        self.location.store(location, Relaxed);
+        self.b.store(b, Relaxed);
+        self.word
+            .store((kind as u64) << 56 | others | (a.min(A_MAX)), Relaxed);
+    }
+
     /// What the slot holds (racy: see the module invariants).
     pub(crate) fn read(&self) -> Option<WaitSite> {
         let word = self.word.load(Relaxed);
@@ -216,5 +237,13 @@ impl WaitSlot {
 pub(crate) fn record(kind: WaitKind, location: Option<&'static Location<'static>>, a: u64, b: u64) {
     if let Some(task) = super::current::running() {
         task.header().wait.record(kind, location, a, b);
+    }
+}
+
+/// Like [`record`], but replaces what an inner leaf recorded in this poll (see
+/// `WaitSlot::refine`): for futures that wait through another brigade leaf.
+pub(crate) fn refine(kind: WaitKind, location: Option<&'static Location<'static>>, a: u64, b: u64) {
+    if let Some(task) = super::current::running() {
+        task.header().wait.refine(kind, location, a, b);
     }
 }
