@@ -398,7 +398,7 @@ impl TimeDriver {
     }
 
     /// Whether some thread holds the driving role right now.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_driven(&self) -> bool {
         self.driving.load(Ordering::Acquire)
     }
