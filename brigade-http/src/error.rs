@@ -18,8 +18,8 @@ use http::StatusCode;
 /// use brigade_http::{Client, Error};
 /// # brigade::block_on(async {
 /// let client = Client::new();
-/// // https is refused rather than sent in the clear (no TLS here).
-/// let refused = client.get("https://example.com/").send().await.unwrap_err();
+/// // A scheme the client does not speak is refused before any connection is made.
+/// let refused = client.get("ftp://example.com/").send().await.unwrap_err();
 /// assert!(matches!(refused, Error::UnsupportedScheme { .. }));
 /// // A port nobody listens on: a connect error that names the address.
 /// let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
