@@ -31,29 +31,30 @@ fn y9_a_reader_whose_socket_is_always_ready_still_lets_other_tasks_run() {
             // Let the kernel buffer fill, so every read below is ready at once.
             std::thread::sleep(Duration::from_millis(200));
             let mark = Arc::new(AtomicUsize::new(usize::MAX));
-            let iteration = Arc::new(AtomicUsize::new(0));
             let reader = {
-                let iteration = iteration.clone();
+                let mark = mark.clone();
                 brigade::spawn(async move {
+                    let iteration = Arc::new(AtomicUsize::new(0));
+                    let mut neighbour = None;
                     let mut buf = [0u8; 64];
                     for i in 0..2_000 {
                         iteration.store(i, Ordering::SeqCst);
                         if stream.read(&mut buf).await.unwrap() == 0 {
                             break;
                         }
+                        if i == 0 {
+                            // Spawned from this worker, after the reading has begun: it waits
+                            // for the reader to give the worker up.
+                            let (mark, iteration) = (mark.clone(), iteration.clone());
+                            neighbour = Some(brigade::spawn(async move {
+                                mark.store(iteration.load(Ordering::SeqCst), Ordering::SeqCst);
+                            }));
+                        }
                     }
+                    neighbour.expect("spawned after the first read").await;
                 })
             };
-            let neighbour = {
-                let (mark, iteration) = (mark.clone(), iteration.clone());
-                brigade::spawn(async move {
-                    mark.store(iteration.load(Ordering::SeqCst), Ordering::SeqCst);
-                })
-            };
-            // Both were spawned from outside the worker; whichever runs first, the neighbour
-            // must not wait for all 2 000 reads.
             reader.await;
-            neighbour.await;
             assert!(
                 first_seen(&mark) < 1_999,
                 "the neighbour ran only after the reader's last read (at {})",
@@ -74,26 +75,28 @@ fn y9_joining_finished_tasks_in_a_loop_still_lets_other_tasks_run() {
             rt.metrics().alive_tasks == 0
         });
         let mark = Arc::new(AtomicUsize::new(usize::MAX));
-        let iteration = Arc::new(AtomicUsize::new(0));
         let joiner = {
-            let iteration = iteration.clone();
+            let mark = mark.clone();
             rt.spawn(async move {
+                let iteration = Arc::new(AtomicUsize::new(0));
+                let mut neighbour = None;
                 let mut sum = 0;
                 for (i, task) in finished.into_iter().enumerate() {
                     iteration.store(i, Ordering::SeqCst);
                     sum += task.await;
+                    if i == 0 {
+                        // Spawned from this worker once the joining has begun.
+                        let (mark, iteration) = (mark.clone(), iteration.clone());
+                        neighbour = Some(brigade::spawn(async move {
+                            mark.store(iteration.load(Ordering::SeqCst), Ordering::SeqCst);
+                        }));
+                    }
                 }
+                neighbour.expect("spawned after the first join").await;
                 sum
             })
         };
-        let neighbour = {
-            let (mark, iteration) = (mark.clone(), iteration.clone());
-            rt.spawn(async move {
-                mark.store(iteration.load(Ordering::SeqCst), Ordering::SeqCst);
-            })
-        };
         assert_eq!(rt.block_on(joiner), (0..1_000).sum::<usize>());
-        rt.block_on(neighbour);
         assert!(
             first_seen(&mark) < 999,
             "the neighbour ran only after the last join (at {})",
