@@ -236,9 +236,10 @@ fn o8_a_read_allocates_nothing_beyond_the_pools_task() {
     });
     assert_eq!(reads, 63);
     // One task cell per trip to the blocking pool (64 trips: 63 reads and the EOF); the buffer
-    // is reused. The slack covers a blocking thread started on a loaded machine.
+    // is reused. The slack covers blocking threads started on a loaded machine (each start
+    // allocates on this thread); a buffer allocated per read would still double the count.
     assert!(
-        allocations <= reads + 12,
+        allocations <= reads + 24,
         "{allocations} allocations for {reads} reads"
     );
 }
