@@ -199,12 +199,11 @@ async fn a_request_never_sent_on_a_dead_http2_connection_is_retried_on_a_new_one
     // the request may have gone out, and the error says so. Before the fix, an unsent request
     // on a new connection was never resent: not one of these runs succeeded.
     //
-    // Known issue, not fixed yet: in about 1 run in 8 of this test binary, one request on the
-    // fresh connection stalls until its timeout (every thread idle; seen with gdb). A short
-    // timeout keeps such a run from holding the test for 100 s; stalls are counted and
-    // printed, and must stay rare.
+    // A second race: a request queued just as hyper's dispatch task shuts down can be left in
+    // its channel, handed back only when the connection's last handle drops. The pool used to
+    // keep that handle (and the request its own clone) until the request's timeout: about 1
+    // run in 30 of this test stalled for it. The short timeout makes such a stall fail fast.
     let mut served = 0;
-    let mut stalled = 0;
     for run in 0..40 {
         let url = server_dropping_its_first_connection().await;
         let client = Client::builder()
@@ -217,18 +216,12 @@ async fn a_request_never_sent_on_a_dead_http2_connection_is_retried_on_a_new_one
                 served += 1;
             }
             Err(Error::ConnectionClosed { sent: true, .. }) => {}
-            Err(error) if error.is_timeout() => stalled += 1,
             Err(error) => panic!("run {run}: {error}"),
         }
     }
     assert!(
         served > 0,
         "no request was resent after its connection closed unsent"
-    );
-    eprintln!("{served} of 40 served after a resend; {stalled} stalled until their timeout");
-    assert!(
-        stalled <= 4,
-        "{stalled} of 40 requests stalled until their timeout (known issue; more than rare)"
     );
 }
 

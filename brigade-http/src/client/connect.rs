@@ -17,7 +17,7 @@ use brigade_tls::TlsFailure;
 use hyper::client::conn::{http1, http2};
 use hyper::rt::{Read, Write};
 
-use super::pool::{HostKey, RequestBody};
+use super::pool::{HostKey, Http2Ended, Pool, RequestBody};
 use crate::Error;
 
 /// What a connect produced: the protocol is known only after the TLS handshake.
@@ -40,19 +40,21 @@ pub(crate) struct Connector {
 }
 
 impl Connector {
-    /// Connects to `key` and runs the handshakes; see the module docs for the protocol.
-    pub(crate) async fn connect(&self, key: &HostKey) -> Result<Connected, Error> {
+    /// Connects to `key` and runs the handshakes; see the module docs for the protocol. An
+    /// HTTP/2 connection tells `pool` when it ends.
+    pub(crate) async fn connect(&self, key: &HostKey, pool: &Pool) -> Result<Connected, Error> {
         let tcp = connect_tcp(key).await?;
+        let ended = pool.http2_ended_notice(key);
         if !key.https {
             return if self.http2_prior_knowledge {
-                handshake_http2(key, tcp).await.map(Connected::Http2)
+                handshake_http2(key, tcp, ended).await.map(Connected::Http2)
             } else {
                 handshake_http1(key, tcp).await.map(Connected::Http1)
             };
         }
         let tls = self.tls_handshake(key, self.tls.clone(), tcp).await?;
         if tls.alpn_protocol() == Some(b"h2") {
-            handshake_http2(key, tls).await.map(Connected::Http2)
+            handshake_http2(key, tls, ended).await.map(Connected::Http2)
         } else if self.http2_prior_knowledge {
             Err(Error::Tls {
                 authority: key.to_string(),
@@ -120,6 +122,7 @@ where
 async fn handshake_http2<IO>(
     key: &HostKey,
     io: IO,
+    ended: Http2Ended,
 ) -> Result<http2::SendRequest<RequestBody>, Error>
 where
     IO: Read + Write + Unpin + Send + 'static,
@@ -133,6 +136,7 @@ where
         if let Err(error) = connection.await {
             tracing::debug!(%peer, %error, "brigade-http: client connection ended with an error");
         }
+        ended.give();
     })
     .detach();
     Ok(sender)

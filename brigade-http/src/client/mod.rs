@@ -255,7 +255,7 @@ impl Client {
             attempts += 1;
             let mut sender = match pool.checkout_http1(&key).await {
                 Some(sender) => sender,
-                None => match self.shared.connector.connect(&key).await? {
+                None => match self.shared.connector.connect(&key, pool).await? {
                     Connected::Http1(sender) => sender,
                     Connected::Http2(sender) => {
                         let id = pool.adopt_http2(&key, sender.clone());
@@ -304,7 +304,7 @@ impl Client {
             Http2Checkout::Open(sender, id) => (sender, id),
             Http2Checkout::Connect(job) => {
                 // A failure drops `job`: the next waiting request tries.
-                match self.shared.connector.connect(&key).await? {
+                match self.shared.connector.connect(&key, pool).await? {
                     Connected::Http2(sender) => {
                         let id = job.opened(sender.clone());
                         (sender, id)
@@ -333,7 +333,11 @@ impl Client {
     ) -> Result<http::Response<ResponseBody>, Error> {
         let pool = &self.shared.pool;
         loop {
-            match sender.try_send_request(request).await {
+            // Our handle goes before the wait: a request hyper strands in a closing
+            // connection's queue comes back only when the last handle drops (see `pool`).
+            let response = sender.try_send_request(request);
+            drop(sender);
+            match response.await {
                 Ok(response) => return Ok(response.map(|body| ResponseBody::new(body, None))),
                 Err(mut failed) => {
                     let unsent = failed.take_message();
@@ -350,28 +354,30 @@ impl Client {
             attempts += 1;
             (sender, id) = match pool.checkout_http2(key).await {
                 Http2Checkout::Open(sender, id) => (sender, id),
-                Http2Checkout::Connect(job) => match self.shared.connector.connect(key).await? {
-                    Connected::Http2(sender) => {
-                        let id = job.opened(sender.clone());
-                        (sender, id)
+                Http2Checkout::Connect(job) => {
+                    match self.shared.connector.connect(key, pool).await? {
+                        Connected::Http2(sender) => {
+                            let id = job.opened(sender.clone());
+                            (sender, id)
+                        }
+                        Connected::Http1(mut sender) => {
+                            // The server stopped offering h2 between two attempts: one HTTP/1 try.
+                            pool.forget_http2(key);
+                            drop(job);
+                            let request = request::http2_to_http1(request);
+                            let response = sender
+                                .send_request(request)
+                                .await
+                                .map_err(|error| send_failure(key, true, error))?;
+                            let checkin = Checkin {
+                                pool: pool.clone(),
+                                key: key.clone(),
+                                sender,
+                            };
+                            return Ok(response.map(|body| ResponseBody::new(body, Some(checkin))));
+                        }
                     }
-                    Connected::Http1(mut sender) => {
-                        // The server stopped offering h2 between two attempts: one HTTP/1 try.
-                        pool.forget_http2(key);
-                        drop(job);
-                        let request = request::http2_to_http1(request);
-                        let response = sender
-                            .send_request(request)
-                            .await
-                            .map_err(|error| send_failure(key, true, error))?;
-                        let checkin = Checkin {
-                            pool: pool.clone(),
-                            key: key.clone(),
-                            sender,
-                        };
-                        return Ok(response.map(|body| ResponseBody::new(body, Some(checkin))));
-                    }
-                },
+                }
             };
         }
     }

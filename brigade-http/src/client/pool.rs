@@ -20,6 +20,12 @@
 //!   (a reaper task sweeps every `idle_timeout / 2`; it holds only a weak reference, and ends
 //!   when nothing is idle or the client is gone).
 //! - The lock is never held across an await.
+//! - A host's shared HTTP/2 connection leaves the pool as soon as its connection task ends
+//!   (an [`Http2Ended`] notice), and is never installed once closed. Together with requests
+//!   not keeping a handle while they wait for their response, this means a dead connection's
+//!   last handle goes promptly: hyper can strand a request queued just as the connection
+//!   closes, and hands it back (unsent, so the client resends it) only when that last handle
+//!   drops. Before, such a request waited out its whole timeout.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -238,6 +244,9 @@ impl Pool {
             state.last_http2_id += 1;
             let id = state.last_http2_id;
             let previous = match sender {
+                // Closed already (the connection ended before it was shared): not installed,
+                // so the next request makes a new one.
+                Some(sender) if sender.is_closed() => state.http2.remove(key),
                 Some(sender) => {
                     let shared = SharedHttp2 {
                         sender,
@@ -261,6 +270,15 @@ impl Pool {
             self.start_reaper();
         }
         id
+    }
+
+    /// A notice for the task that drives a new HTTP/2 connection to `key`, to give when the
+    /// connection ends. It holds the pool weakly: a connection must not keep its client alive.
+    pub(crate) fn http2_ended_notice(&self, key: &HostKey) -> Http2Ended {
+        Http2Ended {
+            pool: Arc::downgrade(&self.shared),
+            key: key.clone(),
+        }
     }
 
     /// How many HTTP/1 connections wait idle for `key` (for tests and diagnostics).
@@ -343,6 +361,31 @@ impl Drop for Http2Connecting {
         if !self.reported {
             let _ = self.pool.end_http2_connect(&self.key, None);
         }
+    }
+}
+
+/// Given by a connection task when its HTTP/2 connection ends: the pool forgets the host's
+/// shared connection if it is closed (a newer, open one stays).
+pub(crate) struct Http2Ended {
+    pool: Weak<PoolShared>,
+    key: HostKey,
+}
+
+impl Http2Ended {
+    pub(crate) fn give(self) {
+        let Some(pool) = self.pool.upgrade() else {
+            return;
+        };
+        let removed = {
+            let mut state = pool.lock();
+            match state.http2.get(&self.key) {
+                Some(Http2Slot::Open(shared)) if shared.sender.is_closed() => {
+                    state.http2.remove(&self.key)
+                }
+                _ => None,
+            }
+        };
+        drop(removed); // outside the lock: dropping a sender may free hyper's channel
     }
 }
 
