@@ -1,42 +1,36 @@
-//! The I/O driver: one `mio::Poll` (epoll on Linux) per runtime, polled by the thread that holds
-//! the driving role (see `timer::driver`): a worker with nothing to do waits in `epoll_wait` with
-//! the next timer deadline as its timeout, and is woken early through an eventfd (`mio::Waker`)
-//! only when someone needs it — new work for it, or an earlier timer.
+//! The reactor: one per runtime, polled by the thread that holds the driving role (see
+//! `timer::driver`): a worker with nothing to do waits in the kernel with the next timer
+//! deadline as its timeout, and is interrupted early only when someone needs it — new work for
+//! it, or an earlier timer.
 //!
-//! Each registered resource has a [`ScheduledIo`] behind an `Arc`; its address is the epoll
-//! token, so dispatching an event is a pointer dereference, no lookup. That is sound because a
-//! resource's `ScheduledIo` is released only by the driver itself, between two polls: a
-//! deregistered resource parks its `Arc` in `pending_release`, and events already fetched for
-//! it (in the batch being dispatched) still point at live memory.
+//! Two backends deliver the same readiness edges to the same [`ScheduledIo`]s: epoll (through
+//! mio) and io_uring (multishot polls on the ring). Which one a runtime uses is its
+//! [`IoDriver`](super::IoDriver) choice; sockets, their tests and every I/O trait behave the
+//! same on either.
 //!
 //! # Invariants
-//! - Only the holder of `poller`'s lock calls `epoll_wait` and dispatches.
-//! - A `ScheduledIo` in `registered` or `pending_release` is alive; one that left both was
-//!   dropped by the driver before a poll, when no event for it can be in flight.
+//! - A registered resource is in `slots` until deregistered; the backend keeps its
+//!   `ScheduledIo` alive for as long as an event naming it can still arrive.
 //! - After shutdown, every resource has `SHUTDOWN` set and its waiters woken; new registrations
 //!   fail with an error that says the runtime is gone.
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use mio::event::Source;
-use mio::{Events, Interest, Token};
+use mio::Interest;
 
-use super::scheduled_io::{
-    ScheduledIo, ERROR, READABLE, READ_CLOSED, SHUTDOWN, WRITABLE, WRITE_CLOSED,
-};
+use super::epoll::Epoll;
+use super::scheduled_io::{ScheduledIo, SHUTDOWN};
+#[cfg(target_os = "linux")]
+use super::uring::Uring;
+use super::IoDriver;
 
-/// The token of the driver's own eventfd.
-const WAKE_TOKEN: Token = Token(0);
-/// Events fetched per `epoll_wait`.
-const EVENTS_CAPACITY: usize = 1024;
-
-pub(crate) struct IoDriver {
-    poller: Mutex<Poller>,
-    registry: mio::Registry,
-    waker: mio::Waker,
+pub(crate) struct Reactor {
+    backend: Backend,
     resources: Mutex<Resources>,
     /// Live registrations, readable without a lock (metrics, and skipping idle polls).
     registrations: AtomicUsize,
@@ -44,42 +38,74 @@ pub(crate) struct IoDriver {
     events: AtomicU64,
 }
 
-struct Poller {
-    poll: mio::Poll,
-    events: Events,
+// One per runtime, so its size does not matter; boxing would add a pointer hop to every poll.
+#[allow(clippy::large_enum_variant)]
+enum Backend {
+    Epoll(Epoll),
+    #[cfg(target_os = "linux")]
+    Uring(Uring),
 }
 
-/// Every live resource (so shutdown can reach them) and the ones waiting to be freed.
+/// Every live resource, so shutdown can reach them.
 #[derive(Default)]
 struct Resources {
     slots: Vec<Option<Arc<ScheduledIo>>>,
     free: Vec<usize>,
-    pending_release: Vec<Arc<ScheduledIo>>,
     shutdown: bool,
 }
 
-/// A resource's place in the driver, returned by [`IoDriver::register`].
+/// A resource's place in the reactor, returned by [`Reactor::register`].
 pub(crate) struct Registered {
     pub(crate) scheduled: Arc<ScheduledIo>,
     slot: usize,
 }
 
-impl IoDriver {
-    pub(crate) fn new() -> io::Result<IoDriver> {
-        let poll = mio::Poll::new()?;
-        let registry = poll.registry().try_clone()?;
-        let waker = mio::Waker::new(poll.registry(), WAKE_TOKEN)?;
-        Ok(IoDriver {
-            poller: Mutex::new(Poller {
-                poll,
-                events: Events::with_capacity(EVENTS_CAPACITY),
-            }),
-            registry,
-            waker,
+impl Reactor {
+    /// A reactor on the backend `choice` names (`Auto`: io_uring where the kernel allows it).
+    pub(crate) fn new(choice: IoDriver) -> io::Result<Reactor> {
+        let backend = match choice {
+            IoDriver::Epoll => Backend::Epoll(Epoll::new()?),
+            #[cfg(target_os = "linux")]
+            IoDriver::Uring => Backend::Uring(Uring::new().map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!(
+                        "io_uring is not available here ({error}); use IoDriver::Epoll, or \
+                         IoDriver::Auto to fall back on its own"
+                    ),
+                )
+            })?),
+            #[cfg(target_os = "linux")]
+            IoDriver::Auto => match Uring::new() {
+                Ok(uring) => Backend::Uring(uring),
+                // Seccomp, `io_uring_disabled`, an old kernel: epoll always works.
+                Err(_) => Backend::Epoll(Epoll::new()?),
+            },
+            #[cfg(not(target_os = "linux"))]
+            IoDriver::Uring => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "io_uring exists on Linux only; use IoDriver::Epoll or IoDriver::Auto",
+                ))
+            }
+            #[cfg(not(target_os = "linux"))]
+            IoDriver::Auto => Backend::Epoll(Epoll::new()?),
+        };
+        Ok(Reactor {
+            backend,
             resources: Mutex::new(Resources::default()),
             registrations: AtomicUsize::new(0),
             events: AtomicU64::new(0),
         })
+    }
+
+    /// The backend in use: `Epoll` or `Uring` (never `Auto`).
+    pub(crate) fn kind(&self) -> IoDriver {
+        match self.backend {
+            Backend::Epoll(_) => IoDriver::Epoll,
+            #[cfg(target_os = "linux")]
+            Backend::Uring(_) => IoDriver::Uring,
+        }
     }
 
     fn resources(&self) -> MutexGuard<'_, Resources> {
@@ -90,7 +116,7 @@ impl IoDriver {
     /// Registers `source` for `interest`, edge-triggered.
     pub(crate) fn register(
         &self,
-        source: &mut impl Source,
+        source: &mut (impl Source + AsRawFd),
         interest: Interest,
     ) -> io::Result<Registered> {
         let scheduled = Arc::new(ScheduledIo::default());
@@ -109,35 +135,40 @@ impl IoDriver {
             resources.slots[slot] = Some(scheduled.clone());
             slot
         };
-        // The token is the ScheduledIo's address (never 0, so never WAKE_TOKEN).
-        let token = Token(Arc::as_ptr(&scheduled) as usize);
-        if let Err(error) = self.registry.register(source, token, interest) {
-            self.release_slot(slot);
+        let added = match &self.backend {
+            Backend::Epoll(epoll) => epoll.register(source, &scheduled, interest),
+            #[cfg(target_os = "linux")]
+            Backend::Uring(uring) => uring.register(source.as_raw_fd(), &scheduled, interest),
+        };
+        if let Err(error) = added {
+            self.free_slot(slot);
             return Err(error);
         }
         self.registrations.fetch_add(1, Ordering::Relaxed);
         Ok(Registered { scheduled, slot })
     }
 
-    /// Takes `source` out of epoll; its `ScheduledIo` is freed by the driver before its next
-    /// poll.
+    /// Takes `source` out of the reactor. Returns once the source may be closed; its
+    /// `ScheduledIo` lives on in the backend until no event can name it any more.
     pub(crate) fn deregister(&self, source: &mut impl Source, registered: &Registered) {
-        // An error here means the fd is already gone from epoll (closed): nothing to undo.
-        let _ = self.registry.deregister(source);
-        self.release_slot(registered.slot);
+        let Some(scheduled) = self.free_slot(registered.slot) else {
+            return;
+        };
+        match &self.backend {
+            Backend::Epoll(epoll) => epoll.deregister(source, scheduled.clone()),
+            #[cfg(target_os = "linux")]
+            Backend::Uring(uring) => uring.deregister(&scheduled),
+        }
         self.registrations.fetch_sub(1, Ordering::Relaxed);
+        // Dropping a waker can run arbitrary code: not under any lock.
+        scheduled.clear_waiters();
     }
 
-    fn release_slot(&self, slot: usize) {
+    fn free_slot(&self, slot: usize) -> Option<Arc<ScheduledIo>> {
         let mut resources = self.resources();
-        if let Some(scheduled) = resources.slots[slot].take() {
-            resources.free.push(slot);
-            let waiters_to_drop = scheduled.clone();
-            resources.pending_release.push(scheduled);
-            drop(resources);
-            // Outside the lock: dropping a waker can run arbitrary code.
-            waiters_to_drop.clear_waiters();
-        }
+        let scheduled = resources.slots[slot].take()?;
+        resources.free.push(slot);
+        Some(scheduled)
     }
 
     /// Live registrations (for metrics).
@@ -154,57 +185,26 @@ impl IoDriver {
     /// each sets its resource's readiness and wakes the tasks waiting on it. Returns how many
     /// resource events were dispatched, or `None` if another thread is polling.
     pub(crate) fn poll(&self, timeout: Option<Duration>) -> Option<usize> {
-        let mut poller = self.poller.try_lock().ok()?;
-        // No event fetched from here on can name a resource released before this point.
-        let released = std::mem::take(&mut self.resources().pending_release);
-        drop(released);
-
-        let Poller { poll, events } = &mut *poller;
-        if let Err(error) = poll.poll(events, timeout) {
-            // EINTR: a signal; the caller loops. Anything else is a broken epoll fd, which
-            // nothing can repair; the next poll will report it again.
-            if error.kind() != io::ErrorKind::Interrupted {
-                crate::report::warn(
-                    crate::report::Topic::Runtime,
-                    &format!("epoll_wait failed: {error}"),
-                );
-            }
-            return Some(0);
+        let dispatch = |scheduled: &ScheduledIo, flags: usize| {
+            // Counted before the wake: a woken task reading the metrics sees its own event.
+            self.events.fetch_add(1, Ordering::Relaxed);
+            scheduled.set_readiness(flags);
+        };
+        match &self.backend {
+            Backend::Epoll(epoll) => epoll.poll(timeout, dispatch),
+            #[cfg(target_os = "linux")]
+            Backend::Uring(uring) => uring.poll(timeout, dispatch),
         }
-        // Counted before dispatching: a woken task reading the metrics sees its own event.
-        let dispatched = events.iter().filter(|e| e.token() != WAKE_TOKEN).count();
-        self.events.fetch_add(dispatched as u64, Ordering::Relaxed);
-        for event in events.iter() {
-            if event.token() == WAKE_TOKEN {
-                continue;
-            }
-            let mut flags = 0;
-            if event.is_readable() {
-                flags |= READABLE;
-            }
-            if event.is_writable() {
-                flags |= WRITABLE;
-            }
-            if event.is_read_closed() {
-                flags |= READ_CLOSED;
-            }
-            if event.is_write_closed() {
-                flags |= WRITE_CLOSED;
-            }
-            if event.is_error() {
-                flags |= ERROR;
-            }
-            let scheduled = event.token().0 as *const ScheduledIo;
-            // SAFETY: the token is the address of a ScheduledIo registered with this driver,
-            // and it is alive: it is freed only at the top of a poll (see the module docs).
-            unsafe { &*scheduled }.set_readiness(flags);
-        }
-        Some(dispatched)
     }
 
     /// Interrupts a thread blocked in [`poll`](Self::poll).
     pub(crate) fn wake(&self) {
-        if let Err(error) = self.waker.wake() {
+        let woken = match &self.backend {
+            Backend::Epoll(epoll) => epoll.wake(),
+            #[cfg(target_os = "linux")]
+            Backend::Uring(uring) => uring.wake(),
+        };
+        if let Err(error) = woken {
             crate::report::warn(
                 crate::report::Topic::Runtime,
                 &format!("could not wake the I/O driver: {error}"),
@@ -214,14 +214,14 @@ impl IoDriver {
 
     /// The runtime is gone: mark every resource shut down and wake its waiters.
     pub(crate) fn shutdown(&self) {
-        let (live, released) = {
+        let live: Vec<Arc<ScheduledIo>> = {
             let mut resources = self.resources();
             resources.shutdown = true;
-            let live: Vec<Arc<ScheduledIo>> = resources.slots.iter().flatten().cloned().collect();
-            (live, std::mem::take(&mut resources.pending_release))
+            resources.slots.iter().flatten().cloned().collect()
         };
-        // Nobody polls any more, so nothing can still point at the released ones.
-        drop(released);
+        if let Backend::Epoll(epoll) = &self.backend {
+            epoll.shutdown();
+        }
         for scheduled in live {
             scheduled.set_readiness(SHUTDOWN);
         }

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use mio::event::Source;
 use mio::Interest;
 
-use crate::io::driver::{shut_down_error, IoDriver, Registered};
+use crate::io::driver::{shut_down_error, Reactor, Registered};
 use crate::io::scheduled_io::Direction;
 use crate::task::{record_wait, WaitKind};
 
@@ -33,7 +33,7 @@ fn record_socket_wait(fd: i32, direction: Direction) {
 pub(crate) struct PollEvented<E: Source> {
     io: Option<E>,
     registered: Registered,
-    driver: Arc<IoDriver>,
+    driver: Arc<Reactor>,
     /// The descriptor, for the task dump's "read on 127.0.0.1:5432".
     fd: i32,
 }

@@ -140,6 +140,8 @@ pub(crate) struct Config {
     /// Deterministic mode's seed: one worker, a seeded pick among runnable tasks, no stall
     /// detection or spares, every poll recorded.
     pub(crate) deterministic: Option<u64>,
+    /// The reactor's backend (`Auto` resolved when the reactor is built).
+    pub(crate) io_driver: crate::io::IoDriver,
 }
 
 /// A stall report's destination.

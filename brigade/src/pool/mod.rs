@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use crate::io::driver::IoDriver;
+use crate::io::driver::Reactor;
 use crate::park;
 use crate::task::{
     self, Notified, OwnedTasks, RawTask, Runnable, Schedule, SyncContext, Task, TaskId, TaskMeta,
@@ -85,7 +85,7 @@ pub(crate) struct Shared {
     /// The timer wheel, driven by whichever worker parks first.
     pub(crate) timers: Arc<TimeDriver>,
     /// The I/O reactor, polled by the same worker (the driving role).
-    pub(crate) io: Arc<IoDriver>,
+    pub(crate) io: Arc<Reactor>,
     /// Wakes the stall monitor early.
     pub(crate) monitor: Arc<monitor::MonitorSignal>,
     /// Worker slots with a thread (the configured workers plus running spares).
@@ -656,7 +656,7 @@ impl Shared {
     }
 }
 
-impl park::DriverWaker for IoDriver {
+impl park::DriverWaker for Reactor {
     fn wake_driver(&self) {
         self.wake();
     }

@@ -39,7 +39,7 @@ use super::{
     blocking::BlockingPool, Remote, Shared, WorkerMetrics, GLOBAL_QUEUE_INTERVAL,
     MAX_LIFO_POLLS_PER_TICK,
 };
-use crate::io::driver::IoDriver;
+use crate::io::driver::Reactor;
 use crate::park::{self, Parker};
 use crate::task::{Notified, OwnedTasks};
 use crate::timer::driver::{DriverHost, TimeDriver};
@@ -254,10 +254,13 @@ pub(super) fn schedule_on_current_worker(
 /// Builds the pool and starts its worker threads.
 pub(crate) fn spawn_workers(config: Config) -> io::Result<(Arc<Shared>, Vec<JoinHandle<()>>)> {
     let workers = config.workers;
-    let io = Arc::new(IoDriver::new().map_err(|error| {
+    let io = Arc::new(Reactor::new(config.io_driver).map_err(|error| {
         io::Error::new(
             error.kind(),
-            format!("brigade: could not create the I/O reactor (epoll): {error}"),
+            format!(
+                "brigade: could not create the I/O reactor ({}): {error}",
+                config.io_driver
+            ),
         )
     })?);
     // Slots for the configured workers and for every spare the cap allows; a spare slot's

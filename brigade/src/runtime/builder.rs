@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Runtime;
+use crate::io::IoDriver;
 use crate::pool::config::{default_on_stall, Config, Hook, StallHook};
 pub use crate::pool::config::{UnhandledPanic, UnhandledPanicReport, DEFAULT_SPARE_WORKERS};
 use crate::pool::monitor::StallReport;
@@ -46,6 +47,7 @@ pub struct Builder {
     on_stall: Option<StallHook>,
     start_paused: bool,
     deterministic: Option<u64>,
+    io_driver: Option<IoDriver>,
 }
 
 /// The default [`Builder::stall_threshold`].
@@ -70,6 +72,7 @@ impl Default for Builder {
             on_stall: None,
             start_paused: false,
             deterministic: None,
+            io_driver: None,
         }
     }
 }
@@ -227,6 +230,25 @@ impl Builder {
         self
     }
 
+    /// The kernel interface the reactor waits on: [`IoDriver::Epoll`], [`IoDriver::Uring`] or
+    /// [`IoDriver::Auto`] (io_uring where the kernel allows it). Unset, the runtime takes what
+    /// `BRIGADE_IO_DRIVER` says (`epoll`, `uring`, `auto`), else epoll. Sockets behave the same
+    /// on both; [`RuntimeMetrics::io_driver`](crate::runtime::RuntimeMetrics::io_driver) says
+    /// which one a runtime got. `build` fails with an error saying why if `Uring` is asked
+    /// for and the kernel refuses it.
+    ///
+    /// ```
+    /// use brigade::runtime::IoDriver;
+    /// let rt = brigade::Runtime::builder().io_driver(IoDriver::Auto).build()?;
+    /// let got = rt.metrics().io_driver;
+    /// assert!(got == IoDriver::Uring || got == IoDriver::Epoll);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn io_driver(mut self, driver: IoDriver) -> Self {
+        self.io_driver = Some(driver);
+        self
+    }
+
     /// Checks the configuration and starts the runtime's worker threads.
     ///
     /// # Errors
@@ -303,6 +325,12 @@ impl Builder {
             max_workers
         };
         let prefix = self.thread_name.clone();
+        let io_driver = match self.io_driver {
+            Some(driver) => driver,
+            None => IoDriver::from_env()
+                .map_err(invalid)?
+                .unwrap_or(IoDriver::Epoll),
+        };
         Ok(Config {
             workers,
             thread_name: Arc::new(move |index| format!("{prefix}-worker-{index}")),
@@ -318,6 +346,7 @@ impl Builder {
             on_stall: self.on_stall.unwrap_or_else(default_on_stall),
             start_paused: self.start_paused || self.deterministic.is_some(),
             deterministic: self.deterministic,
+            io_driver,
         })
     }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use crate::io::IoDriver;
 use crate::pool::Shared;
 
 /// A snapshot of a runtime's counters. Counters only grow; depths are instantaneous.
@@ -60,6 +61,9 @@ pub struct RuntimeMetrics {
     pub io_registrations: usize,
     /// Readiness events the reactor has dispatched since the runtime started.
     pub io_events: u64,
+    /// The reactor's backend: [`IoDriver::Epoll`] or [`IoDriver::Uring`] (what `Auto`
+    /// resolved to).
+    pub io_driver: IoDriver,
     /// Per worker, in worker index order.
     pub per_worker: Vec<WorkerStats>,
 }
@@ -125,6 +129,7 @@ impl RuntimeMetrics {
             timers_fired: shared.timers.fired(),
             io_registrations: shared.io.registrations(),
             io_events: shared.io.events_dispatched(),
+            io_driver: shared.io.kind(),
             per_worker,
         }
     }

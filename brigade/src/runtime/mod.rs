@@ -45,6 +45,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub use crate::io::{IoDriver, IO_DRIVER_ENV};
 pub use crate::pool::monitor::StallReport;
 pub use crate::pool::trace::{PollRecord, ScheduleTrace, TRACE_LIMIT};
 pub use builder::{
@@ -456,7 +457,7 @@ pub(crate) fn with_current_timers<R>(
 }
 
 /// The I/O reactor of the current runtime (or of the default runtime).
-pub(crate) fn current_io() -> Arc<crate::io::driver::IoDriver> {
+pub(crate) fn current_io() -> Arc<crate::io::driver::Reactor> {
     with_current_or_default_pool(|shared| shared.io.clone())
 }
 

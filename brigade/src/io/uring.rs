@@ -1,0 +1,358 @@
+//! The io_uring backend of the reactor: readiness through the ring instead of epoll.
+//!
+//! Each resource gets one *multishot poll* (`IORING_OP_POLL_ADD` with `IORING_POLL_ADD_MULTI`):
+//! the kernel posts a completion every time the socket's state changes, edge-triggered, as
+//! epoll's `EPOLLET` does, so `ScheduledIo` and every socket operation work unchanged. The
+//! thread holding the driving role waits in `io_uring_enter`; others interrupt it by submitting
+//! a no-op whose completion ends the wait.
+//!
+//! A poll request names its resource by `user_data`, the `ScheduledIo`'s address, used only as
+//! a key into `polls` (never dereferenced). The map keeps the `ScheduledIo` alive until the
+//! kernel has said the poll ended, which is what makes dropping a socket safe while its poll
+//! is in flight: deregistering submits an `ASYNC_CANCEL` of the poll and the entry is freed
+//! only at the poll's final completion (the one without `IORING_CQE_F_MORE`).
+//!
+//! # Invariants
+//! - Every submission-queue push of a poll happens under the `polls` lock, and deregistering
+//!   submits the queue before it returns (the caller closes the descriptor right after). So a
+//!   re-armed poll always names the descriptor it was made for, never a reused number.
+//! - An entry not `released` always has exactly one poll armed or about to be (re-armed at its
+//!   final completion: the kernel also ends polls when the thread that submitted them exits).
+//! - Only the holder of `poller` reaps completions.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use mio::Interest;
+
+use super::scheduled_io::{ScheduledIo, ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
+
+/// `user_data` of the no-op that interrupts a wait.
+const WAKE_DATA: u64 = 0;
+/// `user_data` of a poll's cancellation (its own completion says nothing we need).
+const REMOVE_DATA: u64 = 1;
+/// Submission queue entries (the completion queue is twice as big; overflow is kept by the
+/// kernel, `IORING_FEAT_NODROP`, and delivered on the next wait).
+const RING_ENTRIES: u32 = 1024;
+
+pub(super) struct Uring {
+    ring: IoUring,
+    /// Serialises pushes to the submission queue.
+    submit: Mutex<()>,
+    /// Held by the one thread reaping completions: the reaped batch (`user_data`, result,
+    /// flags), its capacity kept from turn to turn so a turn allocates nothing.
+    poller: Mutex<Vec<(u64, i32, u32)>>,
+    polls: Mutex<HashMap<u64, PollEntry>>,
+}
+
+struct PollEntry {
+    scheduled: Arc<ScheduledIo>,
+    fd: RawFd,
+    mask: u32,
+    /// Deregistered: the entry goes at its poll's final completion, and is never re-armed.
+    released: bool,
+}
+
+impl Uring {
+    /// A ring, if this kernel and process allow one with what the backend needs (waits with a
+    /// timeout, kernel 5.11; multishot polls, 5.13; checked through a 5.17 feature bit).
+    pub(super) fn new() -> io::Result<Uring> {
+        let ring = IoUring::new(RING_ENTRIES)?;
+        let params = ring.params();
+        if !params.is_feature_ext_arg()
+            || !params.is_feature_nodrop()
+            || !params.is_feature_skip_cqe_on_success()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this kernel's io_uring lacks what brigade needs (multishot poll and waits \
+                 with a timeout: Linux 5.17 or later)",
+            ));
+        }
+        Ok(Uring {
+            ring,
+            submit: Mutex::new(()),
+            poller: Mutex::new(Vec::with_capacity(RING_ENTRIES as usize)),
+            polls: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn polls(&self) -> MutexGuard<'_, HashMap<u64, PollEntry>> {
+        // No user code runs under this lock.
+        self.polls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Arms a multishot poll for `fd` on behalf of `scheduled`.
+    pub(super) fn register(
+        &self,
+        fd: RawFd,
+        scheduled: &Arc<ScheduledIo>,
+        interest: Interest,
+    ) -> io::Result<()> {
+        let key = Arc::as_ptr(scheduled) as u64;
+        let mut mask = 0;
+        if interest.is_readable() {
+            mask |= (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) as u32;
+        }
+        if interest.is_writable() {
+            mask |= libc::POLLOUT as u32;
+        }
+        let mut polls = self.polls();
+        polls.insert(
+            key,
+            PollEntry {
+                scheduled: scheduled.clone(),
+                fd,
+                mask,
+                released: false,
+            },
+        );
+        self.push(&poll_add(fd, mask, key));
+        if let Err(error) = self.ring.submit() {
+            polls.remove(&key);
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Ends `scheduled`'s poll. Returns once the removal is submitted, so the caller may close
+    /// the descriptor; the entry itself goes at the poll's final completion.
+    pub(super) fn deregister(&self, scheduled: &Arc<ScheduledIo>) {
+        let key = Arc::as_ptr(scheduled) as u64;
+        let mut polls = self.polls();
+        let Some(entry) = polls.get_mut(&key) else {
+            return;
+        };
+        entry.released = true;
+        // ASYNC_CANCEL, not POLL_REMOVE: a removal that meets the poll while a wake-up of it is
+        // being handled fails with EALREADY and leaves the poll armed (and the socket open,
+        // its file held by the poll, after the caller closes the descriptor). A cancel marks
+        // the poll and is honoured by that very handling.
+        self.push(&opcode::AsyncCancel::new(key).build().user_data(REMOVE_DATA));
+        drop(polls);
+        // Also submits any re-arm of this poll pushed before: it reaches the kernel while the
+        // descriptor is still open, and the removal right behind it ends it.
+        if let Err(error) = self.ring.submit() {
+            crate::report::warn(
+                crate::report::Topic::Runtime,
+                &format!("io_uring: could not submit a poll removal: {error}"),
+            );
+        }
+    }
+
+    /// Pushes `entry` to the submission queue, submitting first if it is full.
+    fn push(&self, entry: &squeue::Entry) {
+        let _guard = self.submit.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            // SAFETY: `submit` serialises every user of the submission queue, so this is the
+            // only `SubmissionQueue` alive; the entries pushed (polls, removals, no-ops) carry
+            // no buffer, only a descriptor that stays open until its removal is submitted
+            // (module invariants).
+            let pushed = unsafe {
+                let mut queue = self.ring.submission_shared();
+                let pushed = queue.push(entry).is_ok();
+                queue.sync();
+                pushed
+            };
+            if pushed {
+                return;
+            }
+            // Full: hand what is queued to the kernel, then try again.
+            if let Err(error) = self.ring.submit() {
+                if error.raw_os_error() != Some(libc::EBUSY) {
+                    crate::report::warn(
+                        crate::report::Topic::Runtime,
+                        &format!("io_uring: could not submit: {error}"),
+                    );
+                }
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// One turn: waits up to `timeout` for completions and hands each readiness change to
+    /// `dispatch`. Returns how many there were, or `None` if another thread is polling.
+    pub(super) fn poll(
+        &self,
+        timeout: Option<Duration>,
+        mut dispatch: impl FnMut(&ScheduledIo, usize),
+    ) -> Option<usize> {
+        let mut completions = self.poller.try_lock().ok()?;
+        let waited = match timeout {
+            None => self.ring.submit_and_wait(1),
+            Some(timeout) => {
+                let timespec = types::Timespec::from(timeout);
+                let args = types::SubmitArgs::new().timespec(&timespec);
+                self.ring.submitter().submit_with_args(1, &args)
+            }
+        };
+        if let Err(error) = waited {
+            // ETIME: the timeout passed; EINTR: a signal; EBUSY: completions to reap first.
+            if !matches!(
+                error.raw_os_error(),
+                Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+            ) {
+                crate::report::warn(
+                    crate::report::Topic::Runtime,
+                    &format!("io_uring_enter failed: {error}"),
+                );
+            }
+        }
+        completions.clear();
+        // SAFETY: `poller` is held, so this is the only `CompletionQueue` alive.
+        unsafe { self.ring.completion_shared() }
+            .for_each(|cqe| completions.push((cqe.user_data(), cqe.result(), cqe.flags())));
+
+        let mut dispatched = 0;
+        let mut rearmed = false;
+        for &(key, result, flags) in completions.iter() {
+            if key == WAKE_DATA || key == REMOVE_DATA {
+                continue;
+            }
+            let (scheduled, freed) = {
+                let mut polls = self.polls();
+                let Some(entry) = polls.get(&key) else {
+                    continue;
+                };
+                let scheduled = entry.scheduled.clone();
+                let mut freed = None;
+                if !cqueue::more(flags) {
+                    // The poll ended: gone with its resource, or armed again.
+                    if entry.released {
+                        freed = polls.remove(&key);
+                    } else if result >= 0 || result == -libc::ECANCELED {
+                        self.push(&poll_add(entry.fd, entry.mask, key));
+                        rearmed = true;
+                    }
+                }
+                (scheduled, freed)
+            };
+            let readiness = if result >= 0 {
+                readiness_of(result as u32)
+            } else if result == -libc::ECANCELED {
+                0
+            } else {
+                // The poll itself failed (not the socket): let the task's next call find out
+                // what is wrong instead of waiting forever.
+                crate::report::warn(
+                    crate::report::Topic::Runtime,
+                    &format!(
+                        "io_uring: a readiness poll failed: {}",
+                        io::Error::from_raw_os_error(-result)
+                    ),
+                );
+                ERROR | READ_CLOSED | WRITE_CLOSED
+            };
+            if readiness != 0 && freed.is_none() {
+                dispatch(&scheduled, readiness);
+                dispatched += 1;
+            }
+        }
+        if rearmed {
+            let _ = self.ring.submit();
+        }
+        Some(dispatched)
+    }
+
+    /// Interrupts a thread blocked in [`poll`](Self::poll): a no-op's completion ends its wait.
+    pub(super) fn wake(&self) -> io::Result<()> {
+        self.push(&opcode::Nop::new().build().user_data(WAKE_DATA));
+        self.ring.submit().map(drop)
+    }
+}
+
+fn poll_add(fd: RawFd, mask: u32, key: u64) -> squeue::Entry {
+    opcode::PollAdd::new(types::Fd(fd), mask)
+        .multi(true)
+        .build()
+        .user_data(key)
+}
+
+/// A poll's `revents` in the reactor's flags (as mio reads epoll's).
+fn readiness_of(revents: u32) -> usize {
+    let has = |bits: i16| revents & bits as u32 != 0;
+    let mut flags = 0;
+    if has(libc::POLLIN | libc::POLLPRI) {
+        flags |= READABLE;
+    }
+    if has(libc::POLLOUT) {
+        flags |= WRITABLE;
+    }
+    if has(libc::POLLHUP) || (has(libc::POLLIN) && has(libc::POLLRDHUP)) {
+        flags |= READ_CLOSED;
+    }
+    if has(libc::POLLHUP)
+        || has(libc::POLLERR) && (has(libc::POLLOUT) || revents == libc::POLLERR as u32)
+    {
+        flags |= WRITE_CLOSED;
+    }
+    if has(libc::POLLERR) {
+        flags |= ERROR;
+    }
+    flags
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    #[test]
+    fn a_wake_always_ends_a_wait() {
+        let Ok(uring) = Uring::new() else {
+            return; // no io_uring here: nothing to check
+        };
+        let uring = Arc::new(uring);
+        let turns = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (uring, turns, stop) = (uring.clone(), turns.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    uring.poll(Some(Duration::from_secs(30)), |_, _| {});
+                    turns.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        // Registrations come and go meanwhile, as sockets do.
+        let churn = {
+            let (uring, stop) = (uring.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+                    let scheduled = Arc::new(ScheduledIo::default());
+                    use std::os::fd::AsRawFd;
+                    uring
+                        .register(a.as_raw_fd(), &scheduled, Interest::READABLE)
+                        .unwrap();
+                    drop(b);
+                    uring.deregister(&scheduled);
+                }
+            })
+        };
+        for round in 0..20_000 {
+            let before = turns.load(Ordering::SeqCst);
+            for _ in 0..(round % 7) * 50 {
+                std::hint::spin_loop();
+            }
+            uring.wake().unwrap();
+            let start = Instant::now();
+            while turns.load(Ordering::SeqCst) == before {
+                assert!(
+                    start.elapsed() < Duration::from_secs(2),
+                    "round {round}: a wake did not end the wait"
+                );
+                std::hint::spin_loop();
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        uring.wake().unwrap();
+        waiter.join().unwrap();
+        churn.join().unwrap();
+    }
+}
