@@ -7,6 +7,8 @@
 //! - [`poll`]: polling a future once by hand, a no-op and a counting waker.
 //! - [`guard`]: watchdogs that turn a hang into a failure, drop flags, panic helpers.
 //! - [`foreign_loop`](mod@foreign_loop): a foreign event loop hosting tasks through `SyncContext`.
+//! - [`slow_poll`]: [`SlowFirstPoll`], a task whose first poll stalls its worker (the lost
+//!   wake-up tests).
 //! - [`rt`]: the runtime the behaviour tests build again and again.
 #![deny(missing_docs)]
 
@@ -14,6 +16,7 @@ pub mod alloc;
 pub mod foreign_loop;
 pub mod guard;
 pub mod poll;
+pub mod slow_poll;
 
 pub use alloc::{
     allocations_on_this_thread, count_allocations, live_bytes, measure, CountingAllocator,
@@ -23,6 +26,7 @@ pub use guard::{
     panic_text, quiet_expected_panics, thread_name, wait_until, watchdog, Boom, DropCount, DropFlag,
 };
 pub use poll::{counting_waker, poll_once, poll_once_with, CountingWaker};
+pub use slow_poll::SlowFirstPoll;
 
 /// A runtime with `workers` worker threads and every other setting at its default.
 ///

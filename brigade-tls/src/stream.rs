@@ -81,6 +81,29 @@ impl<IO: AsyncWrite + Unpin> Write for SocketView<'_, '_, IO> {
     }
 }
 
+/// A caller's read buffer, as the read side fills it: futures-io's `&mut [u8]`, hyper's
+/// `ReadBufCursor` and tokio's `ReadBuf` (the last two possibly uninitialised, filled without
+/// zeroing first).
+pub(crate) trait ReadTarget {
+    /// How many more bytes fit.
+    fn remaining(&self) -> usize;
+    /// Appends `bytes`; never more than [`remaining`](Self::remaining).
+    fn put_slice(&mut self, bytes: &[u8]);
+}
+
+/// A slice fills from the front and shrinks to what is left, as `io::Write for &mut [u8]`.
+impl ReadTarget for &mut [u8] {
+    fn remaining(&self) -> usize {
+        self.len()
+    }
+
+    fn put_slice(&mut self, bytes: &[u8]) {
+        let (head, rest) = std::mem::take(self).split_at_mut(bytes.len());
+        head.copy_from_slice(bytes);
+        *self = rest;
+    }
+}
+
 /// `WouldBlock` back into `Pending`.
 fn pending_on_would_block<T>(result: io::Result<T>) -> Poll<io::Result<T>> {
     match result {
@@ -189,13 +212,15 @@ where
         }
     }
 
-    /// Copies decrypted bytes out through `take`, reading records as needed; `Ok(0)` at EOF.
-    pub(crate) fn poll_read_plain(
+    /// Copies decrypted bytes into `buf` (as many as it has room for and rustls has ready),
+    /// reading records as needed; `Ok(0)` at EOF or when `buf` has no room. The read side of
+    /// all three trait families (futures-io, hyper, tokio).
+    pub(crate) fn poll_read_into(
         &mut self,
         cx: &mut Context<'_>,
-        wanted: usize,
-        take: impl FnOnce(&[u8]) -> usize,
+        buf: &mut impl ReadTarget,
     ) -> Poll<io::Result<usize>> {
+        let wanted = buf.remaining();
         if wanted == 0 {
             return Poll::Ready(Ok(0));
         }
@@ -203,7 +228,8 @@ where
             let mut reader = self.conn.reader();
             match reader.fill_buf() {
                 Ok(chunk) => {
-                    let n = take(chunk);
+                    let n = chunk.len().min(wanted);
+                    buf.put_slice(&chunk[..n]);
                     reader.consume(n);
                     return Poll::Ready(Ok(n));
                 }
@@ -297,12 +323,8 @@ where
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        let len = buf.len();
-        self.get_mut().poll_read_plain(cx, len, |chunk| {
-            let n = chunk.len().min(buf.len());
-            buf[..n].copy_from_slice(&chunk[..n]);
-            n
-        })
+        let mut target = buf;
+        self.get_mut().poll_read_into(cx, &mut target)
     }
 }
 

@@ -9,44 +9,17 @@
 //! load; `pool::lost_wakeup_tests` (a unit test) widens it by fault injection and fails
 //! every run on the old code.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use brigade::compat::hyper::{BrigadeExecutor, BrigadeTimer};
 use brigade::Runtime;
-use brigade_test_support::watchdog;
+use brigade_test_support::{watchdog, SlowFirstPoll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-
-/// A task whose first poll blocks its worker for `stall` (long enough for the stall monitor to
-/// flag it and start a spare), publishing its waker at the start of that poll; its second
-/// poll reports back.
-struct SlowFirstPoll {
-    stall: Duration,
-    waker: Arc<Mutex<Option<Waker>>>,
-    started: Arc<AtomicBool>,
-    polls: u32,
-    done: mpsc::Sender<()>,
-}
-
-impl Future for SlowFirstPoll {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.polls += 1;
-        if self.polls > 1 {
-            let _ = self.done.send(());
-            return Poll::Ready(());
-        }
-        *self.waker.lock().unwrap() = Some(cx.waker().clone());
-        self.started.store(true, Ordering::Release);
-        std::thread::sleep(self.stall);
-        Poll::Pending
-    }
-}
 
 /// A cheap pseudo-random sequence: where the wake lands relative to the slow poll.
 struct Jitter(u64);
@@ -90,13 +63,12 @@ fn p2_a_wake_racing_a_stalled_first_poll_is_never_lost() {
                 let waker = Arc::new(Mutex::new(None));
                 let started = Arc::new(AtomicBool::new(false));
                 let (done, finished) = mpsc::channel();
-                let _task = rt.spawn(SlowFirstPoll {
-                    stall: Duration::from_millis(3),
-                    waker: waker.clone(),
-                    started: started.clone(),
-                    polls: 0,
+                let _task = rt.spawn(SlowFirstPoll::new(
+                    Duration::from_millis(3),
+                    waker.clone(),
+                    started.clone(),
                     done,
-                });
+                ));
                 let spawned_at = Instant::now();
                 while !started.load(Ordering::Acquire) {
                     assert!(

@@ -2,41 +2,15 @@
 //! last look at the queues and joining the sleepers (`test_hooks`), the window in which a
 //! spare that retired while counted awake used to strand a freshly queued task for good.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use brigade_test_support::SlowFirstPoll;
 
 use super::worker::test_hooks;
 use crate::runtime::Runtime;
-
-/// First poll: publishes its waker, then blocks the worker long enough to be flagged as a
-/// stall (a spare starts). Second poll: reports back.
-struct SlowFirstPoll {
-    stall: Duration,
-    waker: Arc<Mutex<Option<Waker>>>,
-    started: Arc<AtomicBool>,
-    polls: u32,
-    done: mpsc::Sender<()>,
-}
-
-impl Future for SlowFirstPoll {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.polls += 1;
-        if self.polls > 1 {
-            let _ = self.done.send(());
-            return Poll::Ready(());
-        }
-        *self.waker.lock().unwrap() = Some(cx.waker().clone());
-        self.started.store(true, Ordering::Release);
-        std::thread::sleep(self.stall);
-        Poll::Pending
-    }
-}
 
 #[test]
 fn a_spare_retiring_while_a_worker_is_about_to_park_strands_no_task() {
@@ -51,13 +25,12 @@ fn a_spare_retiring_while_a_worker_is_about_to_park_strands_no_task() {
         let waker = Arc::new(Mutex::new(None));
         let started = Arc::new(AtomicBool::new(false));
         let (done, finished) = mpsc::channel();
-        let _task = rt.spawn(SlowFirstPoll {
-            stall: Duration::from_millis(3),
-            waker: waker.clone(),
-            started: started.clone(),
-            polls: 0,
+        let _task = rt.spawn(SlowFirstPoll::new(
+            Duration::from_millis(3),
+            waker.clone(),
+            started.clone(),
             done,
-        });
+        ));
         let spawned = Instant::now();
         while !started.load(Ordering::Acquire) {
             assert!(

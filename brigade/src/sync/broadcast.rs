@@ -16,11 +16,10 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::sync::{Arc, PoisonError};
 use std::task::{ready, Context, Poll};
 
-use super::waiters::{WaitList, WaitState, Waiter, WakeBatch};
+use super::waiters::{WaitList, WakeOnlyWait};
 use crate::coop;
 use crate::loom::sync::{Mutex, MutexGuard};
 
@@ -52,24 +51,9 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn wake_all<'a>(&'a self, mut state: MutexGuard<'a, State<T>>) {
-        let mut batch = WakeBatch::new();
-        let mut remaining = state.waiters.len();
-        while remaining > 0 {
-            // SAFETY: under the lock.
-            let Some((_, waker)) = (unsafe { state.waiters.pop_front() }) else {
-                break;
-            };
-            remaining -= 1;
-            batch.push(waker);
-            if batch.is_full() {
-                drop(state);
-                batch.wake_all();
-                state = self.lock();
-            }
-        }
-        drop(state);
-        batch.wake_all();
+    fn wake_all<'a>(&'a self, state: MutexGuard<'a, State<T>>) {
+        // SAFETY: `state` is the lock guarding `waiters`; `self.lock()` takes it again.
+        unsafe { WaitList::wake_all(state, |state| &mut state.waiters, || self.lock()) }
     }
 }
 
@@ -208,8 +192,7 @@ impl<T: Clone> Receiver<T> {
     pub fn recv(&mut self) -> Recv<'_, T> {
         Recv {
             receiver: self,
-            waiter: Waiter::new(()),
-            queued: false,
+            wait: WakeOnlyWait::new(),
         }
     }
 
@@ -262,48 +245,30 @@ impl<T> Drop for Receiver<T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Recv<'a, T> {
     receiver: &'a mut Receiver<T>,
-    waiter: Waiter<()>,
-    queued: bool,
+    wait: WakeOnlyWait,
 }
 
 impl<T: Clone> Future for Recv<'_, T> {
     type Output = Result<T, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `waiter` is structurally pinned (never moved out); the rest is plain data.
+        // SAFETY: `wait` is structurally pinned (never moved out); the rest is plain data.
         let this = unsafe { self.get_unchecked_mut() };
-        let node = NonNull::from(&this.waiter);
         let spend = ready!(coop::poll_proceed(cx));
         let receiver = &mut *this.receiver;
         let mut state = receiver.shared.lock();
-        if this.queued {
-            // SAFETY: under the lock; the node is ours.
-            let still_queued = unsafe {
-                node.as_ref().with(|node| {
-                    if node.state == WaitState::Queued {
-                        if !node.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                            node.waker = Some(cx.waker().clone());
-                        }
-                        return true;
-                    }
-                    node.state = WaitState::Idle;
-                    false
-                })
-            };
-            if still_queued {
-                crate::task::record_wait(crate::task::WaitKind::Broadcast, None, 0, 0);
-                return Poll::Pending;
-            }
-            this.queued = false;
+        // SAFETY: under the lock of the list the wait queues on.
+        if unsafe { this.wait.still_queued(cx.waker()) } {
+            crate::task::record_wait(crate::task::WaitKind::Broadcast, None, 0, 0);
+            return Poll::Pending;
         }
         if let Some(outcome) = take_locked(&mut receiver.next, &state) {
             drop(state);
             spend.made_progress();
             return Poll::Ready(outcome);
         }
-        // SAFETY: under the lock; `Idle`, pinned, removed by `Drop`.
-        unsafe { state.waiters.push_back(node, cx.waker()) };
-        this.queued = true;
+        // SAFETY: under the lock; not queued, pinned, cancelled by `Drop`.
+        unsafe { this.wait.enqueue(&mut state.waiters, cx.waker()) };
         crate::task::record_wait(crate::task::WaitKind::Broadcast, None, 0, 0);
         Poll::Pending
     }
@@ -311,11 +276,11 @@ impl<T: Clone> Future for Recv<'_, T> {
 
 impl<T> Drop for Recv<'_, T> {
     fn drop(&mut self) {
-        if self.queued {
+        if self.wait.is_queued() {
             let mut state = self.receiver.shared.lock();
-            // SAFETY: under the lock; the node is ours (a wake hands nothing over: the values
-            // stay in the ring for this receiver's next `recv`).
-            unsafe { state.waiters.remove(NonNull::from(&self.waiter)) };
+            // SAFETY: under the lock, the list it queued on (a wake hands nothing over: the
+            // values stay in the ring for this receiver's next `recv`).
+            unsafe { self.wait.cancel(&mut state.waiters) };
         }
     }
 }
@@ -337,7 +302,7 @@ impl<T> fmt::Debug for Receiver<T> {
 impl<T> fmt::Debug for Recv<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("broadcast::Recv")
-            .field("waiting", &self.queued)
+            .field("waiting", &self.wait.is_queued())
             .finish()
     }
 }

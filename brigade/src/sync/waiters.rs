@@ -19,6 +19,12 @@
 //!   lock is released ([`WakeBatch`]), because the woken task may run at once and lock too.
 //! - What was handed over (a value, permits) sits in the node's payload until its owner takes
 //!   it; an owner dropped while `Woken` gives it back to the primitive (no lost value, Y3).
+//!
+//! # Waits that are only woken
+//! Broadcast's `recv` and watch's `changed` are handed nothing: a send or a close wakes every
+//! waiter ([`WaitList::wake_all`]) and each re-checks the shared state itself. [`WakeOnlyWait`]
+//! is that waiting side: the node plus whether it is linked, re-armed on every poll that finds
+//! it still queued, unlinked by its owner's `Drop`.
 
 use std::marker::PhantomPinned;
 use std::ptr::NonNull;
@@ -225,6 +231,114 @@ impl<P> WaitList<P> {
             }
         }
         self.len -= 1;
+    }
+}
+
+impl<P> WaitList<P> {
+    /// Wakes every waiter queued when called (as many as [`len`](Self::len) says then),
+    /// calling the wakers with the lock released: `guard` holds the lock, `list` finds this
+    /// list in it, and `relock` takes the lock again after each full [`WakeBatch`].
+    ///
+    /// # Safety
+    /// `guard` is the lock guarding the list `list` returns, and `relock` takes that same lock.
+    pub(crate) unsafe fn wake_all<G>(
+        mut guard: G,
+        list: impl Fn(&mut G) -> &mut WaitList<P>,
+        relock: impl Fn() -> G,
+    ) {
+        let mut batch = WakeBatch::new();
+        let mut remaining = list(&mut guard).len();
+        while remaining > 0 {
+            // SAFETY: under the lock (caller).
+            let Some((_, waker)) = (unsafe { list(&mut guard).pop_front() }) else {
+                break;
+            };
+            remaining -= 1;
+            batch.push(waker);
+            if batch.is_full() {
+                drop(guard);
+                batch.wake_all();
+                guard = relock();
+            }
+        }
+        drop(guard);
+        batch.wake_all();
+    }
+}
+
+/// A wait that is handed nothing, only woken (see the module docs): a node and whether it is
+/// linked. Embedded in a future, which must not move it while it is queued (the type is
+/// `!Unpin`) and must [`cancel`](Self::cancel) it in its `Drop`.
+pub(crate) struct WakeOnlyWait {
+    waiter: Waiter<()>,
+    queued: bool,
+}
+
+impl WakeOnlyWait {
+    pub(crate) fn new() -> WakeOnlyWait {
+        WakeOnlyWait {
+            waiter: Waiter::new(()),
+            queued: false,
+        }
+    }
+
+    /// Whether the node is (or was, until a wake not yet seen by a poll) linked.
+    pub(crate) fn is_queued(&self) -> bool {
+        self.queued
+    }
+
+    /// On a poll: whether this wait is still queued. If so its waker is refreshed to `waker`
+    /// and the caller returns `Pending`; if not (woken, or never queued) the caller checks its
+    /// condition, and [`enqueue`](Self::enqueue)s again if it must wait on.
+    ///
+    /// # Safety
+    /// The caller holds the lock of the list this wait was queued on.
+    pub(crate) unsafe fn still_queued(&mut self, waker: &Waker) -> bool {
+        if !self.queued {
+            return false;
+        }
+        // SAFETY: under the lock (caller); the node is ours.
+        let still_queued = unsafe {
+            self.waiter.with(|node| {
+                if node.state == WaitState::Queued {
+                    if !node.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                        node.waker = Some(waker.clone());
+                    }
+                    return true;
+                }
+                node.state = WaitState::Idle;
+                false
+            })
+        };
+        if !still_queued {
+            self.queued = false;
+        }
+        still_queued
+    }
+
+    /// Links this wait at the back of `list`, with `waker`.
+    ///
+    /// # Safety
+    /// The caller holds the lock guarding `list`; this wait is not queued (a
+    /// [`still_queued`](Self::still_queued) just said so), is pinned, and its owner calls
+    /// [`cancel`](Self::cancel) with the same list before it moves or goes away.
+    pub(crate) unsafe fn enqueue(&mut self, list: &mut WaitList<()>, waker: &Waker) {
+        // SAFETY: the caller's promises are `push_back`'s: under the lock, `Idle`, pinned,
+        // removed before it goes away.
+        unsafe { list.push_back(NonNull::from(&self.waiter), waker) };
+        self.queued = true;
+    }
+
+    /// Unlinks this wait from `list` if a wake has not already done so (a wake hands nothing
+    /// over, so nothing is given back). Check [`is_queued`](Self::is_queued) first to skip the
+    /// lock when it was never queued.
+    ///
+    /// # Safety
+    /// The caller holds the lock guarding `list`, the list this wait was queued on.
+    pub(crate) unsafe fn cancel(&mut self, list: &mut WaitList<()>) {
+        // SAFETY: under the lock (caller); the node is alive and in this list or in none.
+        unsafe { list.remove(NonNull::from(&self.waiter)) };
+        self.queued = false;
     }
 }
 

@@ -15,11 +15,10 @@ use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::ptr::NonNull;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::task::{Context, Poll};
 
-use super::waiters::{WaitList, WaitState, Waiter, WakeBatch};
+use super::waiters::{WaitList, WakeOnlyWait};
 use crate::loom::sync::atomic::{AtomicU64, Ordering};
 use crate::loom::sync::{Mutex, MutexGuard};
 
@@ -40,24 +39,14 @@ impl<T> Shared<T> {
 
     /// Wakes every receiver waiting now.
     fn wake_all(&self) {
-        let mut batch = WakeBatch::new();
-        let mut list = self.lock_waiters();
-        let mut remaining = list.len();
-        while remaining > 0 {
-            // SAFETY: under the waiter lock.
-            let Some((_, waker)) = (unsafe { list.pop_front() }) else {
-                break;
-            };
-            remaining -= 1;
-            batch.push(waker);
-            if batch.is_full() {
-                drop(list);
-                batch.wake_all();
-                list = self.lock_waiters();
-            }
+        // SAFETY: the guard is the waiter lock; `lock_waiters` takes it again.
+        unsafe {
+            WaitList::wake_all(
+                self.lock_waiters(),
+                |list| &mut **list,
+                || self.lock_waiters(),
+            )
         }
-        drop(list);
-        batch.wake_all();
     }
 }
 
@@ -195,8 +184,7 @@ impl<T> Receiver<T> {
     pub fn changed(&mut self) -> Changed<'_, T> {
         Changed {
             receiver: self,
-            waiter: Waiter::new(()),
-            queued: false,
+            wait: WakeOnlyWait::new(),
         }
     }
 }
@@ -221,38 +209,21 @@ impl<T> Deref for Ref<'_, T> {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Changed<'a, T> {
     receiver: &'a mut Receiver<T>,
-    waiter: Waiter<()>,
-    queued: bool,
+    wait: WakeOnlyWait,
 }
 
 impl<T> Future for Changed<'_, T> {
     type Output = Result<(), RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `waiter` is structurally pinned (never moved out); the rest is plain data.
+        // SAFETY: `wait` is structurally pinned (never moved out); the rest is plain data.
         let this = unsafe { self.get_unchecked_mut() };
-        let node = NonNull::from(&this.waiter);
         let shared = &*this.receiver.shared;
         let mut list = shared.lock_waiters();
-        if this.queued {
-            // SAFETY: under the lock; the node is ours.
-            let still_queued = unsafe {
-                node.as_ref().with(|node| {
-                    if node.state == WaitState::Queued {
-                        if !node.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                            node.waker = Some(cx.waker().clone());
-                        }
-                        return true;
-                    }
-                    node.state = WaitState::Idle;
-                    false
-                })
-            };
-            if still_queued {
-                crate::task::record_wait(crate::task::WaitKind::Watch, None, 0, 0);
-                return Poll::Pending;
-            }
-            this.queued = false;
+        // SAFETY: under the lock of the list the wait queues on.
+        if unsafe { this.wait.still_queued(cx.waker()) } {
+            crate::task::record_wait(crate::task::WaitKind::Watch, None, 0, 0);
+            return Poll::Pending;
         }
         let word = shared.version.load(Ordering::Acquire);
         if word >> 1 != this.receiver.seen {
@@ -262,9 +233,8 @@ impl<T> Future for Changed<'_, T> {
         if word & CLOSED != 0 {
             return Poll::Ready(Err(RecvError(())));
         }
-        // SAFETY: under the lock; `Idle`, pinned, removed by `Drop`.
-        unsafe { list.push_back(node, cx.waker()) };
-        this.queued = true;
+        // SAFETY: under the lock; not queued, pinned, cancelled by `Drop`.
+        unsafe { this.wait.enqueue(&mut list, cx.waker()) };
         crate::task::record_wait(crate::task::WaitKind::Watch, None, 0, 0);
         Poll::Pending
     }
@@ -272,10 +242,10 @@ impl<T> Future for Changed<'_, T> {
 
 impl<T> Drop for Changed<'_, T> {
     fn drop(&mut self) {
-        if self.queued {
+        if self.wait.is_queued() {
             let mut list = self.receiver.shared.lock_waiters();
-            // SAFETY: under the lock; the node is ours (a watch wake hands nothing over).
-            unsafe { list.remove(NonNull::from(&self.waiter)) };
+            // SAFETY: under the lock, the list it queued on (a watch wake hands nothing over).
+            unsafe { self.wait.cancel(&mut list) };
         }
     }
 }
@@ -305,7 +275,7 @@ impl<T: fmt::Debug> fmt::Debug for Ref<'_, T> {
 impl<T> fmt::Debug for Changed<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Changed")
-            .field("waiting", &self.queued)
+            .field("waiting", &self.wait.is_queued())
             .finish()
     }
 }
