@@ -28,6 +28,16 @@ thread_local! {
     // allocator may touch them from inside an allocation.
     static THREAD_ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
     static THREAD_BYTES: Cell<i64> = const { Cell::new(0) };
+    static THREAD_LARGE_ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// What counts as a large allocation: a buffer, not a task cell or a thread's bookkeeping.
+pub const LARGE_ALLOCATION: usize = 16 * 1024;
+
+fn note_large(size: usize) {
+    if size >= LARGE_ALLOCATION {
+        let _ = THREAD_LARGE_ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+    }
 }
 
 fn note(allocations: u64, bytes: isize) {
@@ -44,18 +54,21 @@ fn note(allocations: u64, bytes: isize) {
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         note(1, layout.size() as isize);
+        note_large(layout.size());
         // SAFETY: forwarded unchanged; the caller upholds `alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         note(1, layout.size() as isize);
+        note_large(layout.size());
         // SAFETY: forwarded unchanged; the caller upholds `alloc_zeroed`'s contract.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         note(1, new_size as isize - layout.size() as isize);
+        note_large(new_size);
         // SAFETY: forwarded unchanged; `ptr` came from `System` through this allocator.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -70,6 +83,11 @@ unsafe impl GlobalAlloc for CountingAllocator {
 /// How many allocations (including reallocations) this thread has made so far.
 pub fn allocations_on_this_thread() -> u64 {
     THREAD_ALLOCATIONS.with(Cell::get)
+}
+
+/// How many allocations of at least [`LARGE_ALLOCATION`] bytes this thread has made so far.
+pub fn large_allocations_on_this_thread() -> u64 {
+    THREAD_LARGE_ALLOCATIONS.with(Cell::get)
 }
 
 /// Bytes allocated and not yet freed, by every thread of the process, since it started.

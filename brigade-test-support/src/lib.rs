@@ -19,7 +19,8 @@ pub mod poll;
 pub mod slow_poll;
 
 pub use alloc::{
-    allocations_on_this_thread, count_allocations, live_bytes, measure, CountingAllocator,
+    allocations_on_this_thread, count_allocations, large_allocations_on_this_thread, live_bytes,
+    measure, CountingAllocator, LARGE_ALLOCATION,
 };
 pub use foreign_loop::{foreign_loop, ForeignLoop};
 pub use guard::{

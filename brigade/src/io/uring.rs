@@ -43,10 +43,21 @@ pub(super) struct Uring {
     ring: IoUring,
     /// Serialises pushes to the submission queue.
     submit: Mutex<()>,
-    /// Held by the one thread reaping completions: the reaped batch (`user_data`, result,
-    /// flags), its capacity kept from turn to turn so a turn allocates nothing.
-    poller: Mutex<Vec<(u64, i32, u32)>>,
+    /// Held by the one thread reaping completions; its buffers keep their capacity from turn
+    /// to turn, so a turn allocates nothing.
+    poller: Mutex<Reaped>,
     polls: Mutex<HashMap<u64, PollEntry>>,
+}
+
+/// One turn's work, sorted under the `polls` lock once, then done outside it.
+#[derive(Default)]
+struct Reaped {
+    /// The completions (`user_data`, result, flags).
+    completions: Vec<(u64, i32, u32)>,
+    /// Readiness to hand to the resources.
+    ready: Vec<(Arc<ScheduledIo>, usize)>,
+    /// Entries whose poll ended after they were deregistered.
+    freed: Vec<PollEntry>,
 }
 
 struct PollEntry {
@@ -76,7 +87,7 @@ impl Uring {
         Ok(Uring {
             ring,
             submit: Mutex::new(()),
-            poller: Mutex::new(Vec::with_capacity(RING_ENTRIES as usize)),
+            poller: Mutex::new(Reaped::default()),
             polls: Mutex::new(HashMap::new()),
         })
     }
@@ -181,8 +192,11 @@ impl Uring {
         timeout: Option<Duration>,
         mut dispatch: impl FnMut(&ScheduledIo, usize),
     ) -> Option<usize> {
-        let mut completions = self.poller.try_lock().ok()?;
+        let mut reaped = self.poller.try_lock().ok()?;
         let waited = match timeout {
+            // A look without waiting needs no system call: completions are posted to the
+            // shared queue as they happen. Only queued submissions make one.
+            Some(Duration::ZERO) => self.submit_pending(),
             None => self.ring.submit_and_wait(1),
             Some(timeout) => {
                 let timespec = types::Timespec::from(timeout);
@@ -202,60 +216,85 @@ impl Uring {
                 );
             }
         }
+        let Reaped {
+            completions,
+            ready,
+            freed,
+        } = &mut *reaped;
         completions.clear();
         // SAFETY: `poller` is held, so this is the only `CompletionQueue` alive.
         unsafe { self.ring.completion_shared() }
             .for_each(|cqe| completions.push((cqe.user_data(), cqe.result(), cqe.flags())));
+        if completions.is_empty() {
+            return Some(0);
+        }
 
-        let mut dispatched = 0;
         let mut rearmed = false;
-        for &(key, result, flags) in completions.iter() {
-            if key == WAKE_DATA || key == REMOVE_DATA {
-                continue;
-            }
-            let (scheduled, freed) = {
-                let mut polls = self.polls();
+        {
+            let mut polls = self.polls();
+            for &(key, result, flags) in completions.iter() {
+                if key == WAKE_DATA || key == REMOVE_DATA {
+                    continue;
+                }
                 let Some(entry) = polls.get(&key) else {
                     continue;
                 };
-                let scheduled = entry.scheduled.clone();
-                let mut freed = None;
                 if !cqueue::more(flags) {
                     // The poll ended: gone with its resource, or armed again.
                     if entry.released {
-                        freed = polls.remove(&key);
-                    } else if result >= 0 || result == -libc::ECANCELED {
+                        freed.extend(polls.remove(&key));
+                        continue;
+                    }
+                    if result >= 0 || result == -libc::ECANCELED {
                         self.push(&poll_add(entry.fd, entry.mask, key));
                         rearmed = true;
                     }
                 }
-                (scheduled, freed)
-            };
-            let readiness = if result >= 0 {
-                readiness_of(result as u32)
-            } else if result == -libc::ECANCELED {
-                0
-            } else {
-                // The poll itself failed (not the socket): let the task's next call find out
-                // what is wrong instead of waiting forever.
-                crate::report::warn(
-                    crate::report::Topic::Runtime,
-                    &format!(
-                        "io_uring: a readiness poll failed: {}",
-                        io::Error::from_raw_os_error(-result)
-                    ),
-                );
-                ERROR | READ_CLOSED | WRITE_CLOSED
-            };
-            if readiness != 0 && freed.is_none() {
-                dispatch(&scheduled, readiness);
-                dispatched += 1;
+                let readiness = if result >= 0 {
+                    readiness_of(result as u32)
+                } else if result == -libc::ECANCELED {
+                    0
+                } else {
+                    // The poll itself failed (not the socket): let the task's next call find
+                    // out what is wrong instead of waiting forever.
+                    crate::report::warn(
+                        crate::report::Topic::Runtime,
+                        &format!(
+                            "io_uring: a readiness poll failed: {}",
+                            io::Error::from_raw_os_error(-result)
+                        ),
+                    );
+                    ERROR | READ_CLOSED | WRITE_CLOSED
+                };
+                if readiness != 0 {
+                    ready.push((entry.scheduled.clone(), readiness));
+                }
             }
         }
         if rearmed {
             let _ = self.ring.submit();
         }
+        // Outside the lock: waking a task may run arbitrary code.
+        let dispatched = ready.len();
+        for (scheduled, readiness) in ready.drain(..) {
+            dispatch(&scheduled, readiness);
+        }
+        freed.clear();
         Some(dispatched)
+    }
+
+    /// Submits what is queued, if anything: a system call only when there is something.
+    fn submit_pending(&self) -> io::Result<usize> {
+        let pending = {
+            let _guard = self.submit.lock().unwrap_or_else(|e| e.into_inner());
+            // SAFETY: `submit` is held: this is the only `SubmissionQueue` alive.
+            !unsafe { self.ring.submission_shared() }.is_empty()
+        };
+        if pending {
+            self.ring.submit()
+        } else {
+            Ok(0)
+        }
     }
 
     /// Interrupts a thread blocked in [`poll`](Self::poll): a no-op's completion ends its wait.
