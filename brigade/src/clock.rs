@@ -37,8 +37,3 @@ pub(crate) fn ms_since_origin(at: Instant) -> u64 {
     // 64-bit arithmetic: this runs on every pending sleep (`task::wait`).
     since.as_secs() * 1000 + u64::from(since.subsec_millis())
 }
-
-/// The precise "now" on the same scale as [`ms_since_origin`] (a clock read: for diagnostics).
-pub(crate) fn precise_now_ms() -> u64 {
-    clock_origin().elapsed().as_millis() as u64
-}

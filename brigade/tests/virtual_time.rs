@@ -276,3 +276,35 @@ fn v3_std_instants_still_work_as_deadlines() {
         assert_eq!(t, Ok(1));
     });
 }
+
+#[test]
+fn the_dump_counts_a_sleeps_time_left_on_the_virtual_clock() {
+    watchdog("virtual time left", REAL_LIMIT, || {
+        let rt = paused(1);
+        rt.block_on(async {
+            let time_left = || {
+                let dump = brigade::Handle::current().dump();
+                let left = dump.tasks.iter().find_map(|task| {
+                    match task.wait.as_ref().map(|wait| &wait.detail) {
+                        Some(brigade::runtime::WaitDetail::Timer { remaining, .. }) => {
+                            Some(*remaining)
+                        }
+                        _ => None,
+                    }
+                });
+                (left, dump)
+            };
+            let sleeper = brigade::spawn(async { sleep(Duration::from_secs(10)).await });
+            // The worker registers the sleep (real time passes; virtual time does not).
+            while time_left().0.is_none() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            advance(Duration::from_secs(3)).await;
+            let (left, dump) = time_left();
+            // 7 s of virtual time are left, however little real time passed.
+            assert_eq!(left, Some(Duration::from_secs(7)), "{dump}");
+            advance(Duration::from_secs(7)).await;
+            sleeper.await;
+        });
+    });
+}

@@ -70,7 +70,8 @@ pub struct RuntimeDump {
 impl RuntimeDump {
     pub(crate) fn collect(shared: &Shared) -> RuntimeDump {
         let now = coarse_now_ms();
-        let precise_now = crate::clock::precise_now_ms();
+        // On the runtime's clock: under virtual time, "time left" is virtual time left.
+        let precise_now = crate::clock::ms_since_origin(shared.timers.now());
         let mut tasks = Vec::new();
         shared.owned_tasks().for_each(|header| {
             let state = header.state.load();
