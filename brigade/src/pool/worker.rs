@@ -55,6 +55,14 @@ struct WorkerContext {
     parker: Parker,
     /// When the worker last left park (for its busy-time counter).
     unparked_at: Cell<Instant>,
+    /// Dispatching the events of its own wait in the reactor: still among the sleepers, so a
+    /// notification from here would pick this very worker and wake it through the reactor
+    /// for nothing. Notifications are owed instead (`notify_owed`) and paid once after the
+    /// park, as tokio orders it. (The profile that found it: BENCHMARKS.md, "Why brigade
+    /// wakes threads".)
+    dispatching_own_wait: Cell<bool>,
+    /// A notification deferred while `dispatching_own_wait`.
+    notify_owed: Cell<bool>,
 }
 
 /// What only this worker's thread may touch. (The LIFO slot lives in the worker's `Remote`:
@@ -245,7 +253,11 @@ pub(super) fn schedule_on_current_worker(
         };
         drop(core);
         if should_notify {
-            shared.notify_parked();
+            if cx.dispatching_own_wait.get() {
+                cx.notify_owed.set(true);
+            } else {
+                shared.notify_parked();
+            }
         }
         Ok(())
     })
@@ -425,6 +437,8 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker:
         index,
         parker,
         unparked_at: Cell::new(Instant::now()),
+        dispatching_own_wait: Cell::new(false),
+        notify_owed: Cell::new(false),
     };
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
@@ -809,9 +823,11 @@ impl WorkerContext {
                     let advanced = timers.is_paused() && self.auto_advance();
                     let mut io_events = 0;
                     if !advanced {
+                        self.dispatching_own_wait.set(true);
                         self.parker.park_on_driver(|| {
                             io_events = self.shared.io.poll(timeout).unwrap_or(0);
                         });
+                        self.dispatching_own_wait.set(false);
                     }
                     let timers_due = driving.end_park();
                     advanced || timers_due || io_events > 0
@@ -836,15 +852,25 @@ impl WorkerContext {
                 // and local queue.
                 let chosen = chosen || !self.shared.idle.unpark_worker_by_id(self.index);
                 self.core.borrow_mut().is_searching = chosen;
+                // Out of the sleepers now: the notification the dispatch owed goes to another
+                // worker, once (a searching worker's own search covers it).
+                if self.notify_owed.replace(false) && !chosen {
+                    self.shared.notify_parked();
+                }
                 timers.fire_if_due();
                 self.hand_off_driving(was_driving);
                 return Parked::Work;
             }
             if chosen {
-                // `worker_to_notify` chose us and already counted us as searching.
+                // `worker_to_notify` chose us and already counted us as searching (our own
+                // search covers what the dispatch owed).
+                self.notify_owed.set(false);
                 self.core.borrow_mut().is_searching = true;
                 self.hand_off_driving(was_driving);
                 return Parked::Work;
+            }
+            if self.notify_owed.replace(false) {
+                self.shared.notify_parked();
             }
             // A stale unpark, a nudge to take the driving role, or (for a spare) a nudge to
             // retire: look again at the top of the loop.
