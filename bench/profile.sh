@@ -52,7 +52,10 @@ start_server() {
     wrk -t2 -c"$CONNS" -d1s "http://$ADDR/" >/dev/null
 }
 
-stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; }
+# A step that fails under `set -e` must not leave its server running.
+PID=
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; true' EXIT
 
 # wrk over the measured window; prints the number of requests served.
 run_wrk() {
