@@ -8,6 +8,10 @@
 //! `--charts DIR` also draws requests/s and p99 latency (medians, min–max whiskers) as
 //! `DIR/http.svg`.
 //!
+//! `--serve brigade|tokio` starts only that side's server (no wrk, no other runtime in the
+//! process), prints `listening on ADDR` and serves until killed: for profilers attached to the
+//! process (`bench/profile.sh`).
+//!
 //! Each round runs `wrk -t2 -c64 -d<duration>s --latency` against one server, then the other
 //! (alternating which goes first). `wrk` comes from Debian's `wrk` package; when it is missing
 //! and we are root, this installs it (`apt-get install -y wrk`). Prints a markdown table of
@@ -93,6 +97,31 @@ fn tokio_server(workers: usize) -> (tokio::runtime::Runtime, SocketAddr) {
     (rt, addr)
 }
 
+/// `--serve SIDE`: one server alone in the process, until killed.
+fn serve_only(side: &str, workers: usize) -> ExitCode {
+    use std::io::Write;
+    // Keep the runtime alive for the life of the process.
+    let (_runtime, addr): (Box<dyn std::any::Any>, SocketAddr) = match side {
+        "brigade" => {
+            let (rt, addr) = brigade_server(workers);
+            (Box::new(rt), addr)
+        }
+        "tokio" => {
+            let (rt, addr) = tokio_server(workers);
+            (Box::new(rt), addr)
+        }
+        other => {
+            eprintln!("--serve takes brigade or tokio, not {other}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on {addr}");
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
+    }
+}
+
 /// One wrk run: (requests per second, p99 latency).
 fn wrk(addr: SocketAddr, seconds: u64) -> Result<(f64, Duration), String> {
     let output = Command::new("wrk")
@@ -165,10 +194,15 @@ fn main() -> ExitCode {
     let mut seconds = 10;
     let mut rounds = 3;
     let mut charts = None;
+    let mut serve = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--charts" {
             charts = args.next();
+            continue;
+        }
+        if flag == "--serve" {
+            serve = args.next();
             continue;
         }
         let mut value = || args.next().and_then(|v| v.parse::<u64>().ok());
@@ -177,10 +211,13 @@ fn main() -> ExitCode {
             "--duration" => seconds = value().unwrap_or(10),
             "--rounds" => rounds = value().unwrap_or(3) as usize,
             other => {
-                eprintln!("unknown option {other}\nusage: http [--workers N] [--duration SECS] [--rounds N]");
+                eprintln!("unknown option {other}\nusage: http [--workers N] [--duration SECS] [--rounds N] [--charts DIR] [--serve brigade|tokio]");
                 return ExitCode::FAILURE;
             }
         }
+    }
+    if let Some(side) = serve {
+        return serve_only(&side, workers);
     }
     if let Err(error) = ensure_wrk() {
         eprintln!("error: {error}");
