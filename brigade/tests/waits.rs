@@ -13,13 +13,23 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// Waits until the named task is idle with a recorded wait, and returns the dump.
 fn dump_when_waiting(rt: &brigade::Runtime, names: &[&str]) -> RuntimeDump {
+    dump_when_waiting_and(rt, names, |_| true)
+}
+
+/// As `dump_when_waiting`, and also until `also` holds (a task may pass through an earlier
+/// wait first: a connect before the read).
+fn dump_when_waiting_and(
+    rt: &brigade::Runtime,
+    names: &[&str],
+    also: impl Fn(&RuntimeDump) -> bool,
+) -> RuntimeDump {
     let mut last = String::new();
     let settled = |dump: &RuntimeDump| {
         names.iter().all(|name| {
             dump.tasks.iter().any(|t| {
                 t.name.as_deref() == Some(*name) && t.state == TaskState::Idle && t.wait.is_some()
             })
-        })
+        }) && also(dump)
     };
     wait_until("the tasks to settle in their waits", LIMIT, || {
         let dump = rt.dump();
@@ -86,7 +96,10 @@ fn a_join_chain_leads_to_the_socket_at_its_end() {
         let middle_id = middle.id();
         let top = handle.spawn_named("top", middle);
         let (_peer, _) = listener.accept().unwrap();
-        let dump = dump_when_waiting(&rt, &["reader", "middle", "top"]);
+        // The reader waits on its connect (a write wait) before it waits on the read.
+        let dump = dump_when_waiting_and(&rt, &["reader", "middle", "top"], |dump| {
+            wait_of(dump, "reader").kind == WaitKind::Readable
+        });
         let top_id = dump
             .tasks
             .iter()
