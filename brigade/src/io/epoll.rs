@@ -86,12 +86,7 @@ impl Epoll {
     ) -> Option<usize> {
         let mut poller = self.poller.try_lock().ok()?;
         // No event fetched from here on can name a resource released before this point.
-        let released = std::mem::take(
-            &mut *self
-                .pending_release
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
+        let released = self.take_released();
         drop(released);
 
         let Poller { poll, events } = &mut *poller;
@@ -142,14 +137,19 @@ impl Epoll {
         self.waker.wake()
     }
 
-    /// Nobody polls any more: free what waited for the next poll.
-    pub(super) fn shutdown(&self) {
-        let released = std::mem::take(
+    /// The resources waiting to be freed, taken out of the list (the caller drops them).
+    fn take_released(&self) -> Vec<Arc<ScheduledIo>> {
+        std::mem::take(
             &mut *self
                 .pending_release
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
-        );
+        )
+    }
+
+    /// Nobody polls any more: free what waited for the next poll.
+    pub(super) fn shutdown(&self) {
+        let released = self.take_released();
         drop(released);
     }
 }
