@@ -317,26 +317,26 @@ fn y9_a_consumer_whose_channel_is_always_ready_still_lets_other_tasks_run() {
                 tx.try_send(i).unwrap();
             }
             drop(tx);
-            let other_ran = Arc::new(AtomicBool::new(false));
-            let consumer = {
-                let other_ran = other_ran.clone();
-                brigade::spawn(async move {
-                    let mut received = 0;
-                    let mut received_before_other = None;
-                    while rx.recv().await.is_some() {
-                        received += 1;
-                        if received_before_other.is_none() && other_ran.load(Ordering::SeqCst) {
-                            received_before_other = Some(received);
-                        }
+            // The consumer spawns its neighbour itself, after its first receive: spawned from
+            // the block_on thread, the neighbour could arrive late (that thread preempted on a
+            // loaded machine) and the test would measure the preemption, not the budget.
+            let consumer = brigade::spawn(async move {
+                let other_ran = Arc::new(AtomicBool::new(false));
+                let mut received = 0;
+                let mut received_before_other = None;
+                while rx.recv().await.is_some() {
+                    received += 1;
+                    if received == 1 {
+                        let other_ran = other_ran.clone();
+                        brigade::spawn(async move { other_ran.store(true, Ordering::SeqCst) })
+                            .detach();
                     }
-                    received_before_other
-                })
-            };
-            let other = {
-                let other_ran = other_ran.clone();
-                brigade::spawn(async move { other_ran.store(true, Ordering::SeqCst) })
-            };
-            other.await;
+                    if received_before_other.is_none() && other_ran.load(Ordering::SeqCst) {
+                        received_before_other = Some(received);
+                    }
+                }
+                received_before_other
+            });
             let before = consumer
                 .await
                 .expect("the other task ran only after the consumer finished");
