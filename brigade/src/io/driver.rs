@@ -108,6 +108,16 @@ impl Reactor {
         }
     }
 
+    /// Marks the calling thread as one of the pool's own, the threads that may hand the kernel
+    /// work it completes on their behalf (io_uring's polls: see `uring`'s "Who submits").
+    /// Called by each worker thread as it starts.
+    pub(crate) fn adopt_this_thread(&self) {
+        #[cfg(target_os = "linux")]
+        if let Backend::Uring(uring) = &self.backend {
+            uring.adopt_this_thread();
+        }
+    }
+
     fn resources(&self) -> MutexGuard<'_, Resources> {
         // No user code runs under this lock.
         self.resources.lock().unwrap_or_else(|e| e.into_inner())

@@ -445,6 +445,7 @@ fn run_worker(shared: Arc<Shared>, index: usize, local: Local<Notified>, parker:
     cx.remote().os_thread.store(tid, Ordering::Relaxed);
     // The hooks run inside the runtime, so they may spawn onto it or ask for `Handle::current`.
     CURRENT.with(|current| current.set(&cx));
+    cx.shared.io.adopt_this_thread();
     // Whatever happens below, CURRENT must not outlive `cx` (declared after it, dropped first).
     let _clear_current = ClearCurrentOnDrop;
     cx.shared
