@@ -21,7 +21,9 @@ pub fn set_operation_hook(hook: Option<fn()>) {
     HOOK.store(pointer, Ordering::Release);
 }
 
-fn call_hook() {
+/// Calls the operation hook, if one is installed: on the blocking thread, or just before a
+/// file operation goes to the io_uring reactor (in the caller's context).
+pub(super) fn call_hook() {
     let pointer = HOOK.load(Ordering::Acquire);
     if !pointer.is_null() {
         // SAFETY: only `set_operation_hook` stores a non-null pointer, and it stores an `fn()`.

@@ -65,6 +65,38 @@ impl Buf {
     }
 }
 
+/// Lending the bytes to a read or write on the io_uring reactor, which owns them until the
+/// kernel is done (`io::uring_op`), and taking them back.
+impl Buf {
+    /// The storage for a read of `len` bytes (grown once, then reused), and the read's
+    /// bookkeeping started as [`read_from`](Self::read_from) does.
+    pub(super) fn lend_for_read(&mut self, len: usize) -> Vec<u8> {
+        if self.data.len() < len {
+            self.data.resize(len, 0);
+        }
+        self.discard();
+        self.asked = len;
+        std::mem::take(&mut self.data)
+    }
+
+    /// The storage back from a read that got `got` bytes.
+    pub(super) fn read_returned(&mut self, data: Vec<u8>, got: usize) {
+        self.data = data;
+        self.pos = 0;
+        self.end = got;
+    }
+
+    /// The storage with the bytes waiting to be written (`pos..end`).
+    pub(super) fn lend_for_write(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.data)
+    }
+
+    /// The storage back from a write.
+    pub(super) fn write_returned(&mut self, data: Vec<u8>) {
+        self.data = data;
+    }
+}
+
 /// Moves the position back over read-ahead bytes that were never handed out.
 pub(super) fn give_back(file: &std::fs::File, unread: usize) -> io::Result<()> {
     if unread > 0 {

@@ -7,9 +7,16 @@
 //! blocking thread writes it out. Nothing else is allocated per operation beyond the pool's
 //! task (O8).
 //!
+//! On a runtime whose reactor is io_uring, a regular file's reads and writes go to the ring
+//! instead (`IORING_OP_READ`/`WRITE` at the file position): the buffer is lent to the kernel
+//! and comes back with the completion, no blocking thread involved. Cached data is copied
+//! during the submission; a read that would wait for the disk is finished by the kernel's
+//! own workers. Seeks, `sync_all`, metadata and the like stay on the blocking pool.
+//!
 //! # Invariants
-//! - `state` is `Busy` exactly while an operation runs on a blocking thread; the buffer is
-//!   with that operation and comes back when it is polled to completion.
+//! - `state` is `Busy` exactly while an operation runs on a blocking thread, `OnRing` while
+//!   one is on the ring; the buffer is with that operation and comes back when it is polled
+//!   to completion (a dropped `File` leaves a ring operation's buffer to the ring).
 //! - Read-ahead bytes not handed out yet (`pos..end`) are "given back" before anything that
 //!   depends on the file position: a write or a relative seek first moves the position back.
 //! - A write's error is reported by the next operation (or `flush`/`close`), never dropped.
@@ -25,6 +32,9 @@ use std::task::{ready, Context, Poll};
 use super::blocking;
 use super::buf::{give_back, Buf};
 use super::open_options::OpenOptions;
+use crate::io::driver::Reactor;
+#[cfg(target_os = "linux")]
+use crate::io::uring_op::{FileOp, RingOp};
 use crate::task::Task;
 
 /// Default cap on how much one read or write moves per trip to the blocking pool: 2 MiB.
@@ -74,12 +84,28 @@ pub struct File {
     max_buf: usize,
     /// Reads in a row that came back full, with no seek or write between (see read-ahead).
     full_reads: u32,
+    /// Where reads and writes go, decided at the first one.
+    route: Route,
 }
 
 enum State {
     /// The buffer is home (`None` only if an operation was lost to a runtime shutdown).
     Idle(Option<Buf>),
     Busy(Task<(Operation, Buf)>),
+    /// A read or write on the io_uring reactor; the buffer's bookkeeping waits here while its
+    /// bytes are with the kernel.
+    #[cfg(target_os = "linux")]
+    OnRing(RingOp, FileOp, Buf),
+}
+
+/// Where a file's reads and writes run.
+enum Route {
+    Undecided,
+    /// The blocking pool: the reactor is epoll, or the file is no regular file (a FIFO, a
+    /// device), whose reads may wait forever.
+    Pool,
+    /// The runtime's io_uring reactor.
+    Ring(Arc<Reactor>),
 }
 
 /// What the operation that just finished was, and how it went.
@@ -121,7 +147,119 @@ impl File {
             state: State::Idle(Some(Buf::default())),
             max_buf: DEFAULT_MAX_BUF_SIZE,
             full_reads: 0,
+            route: Route::Undecided,
         }
+    }
+
+    /// The io_uring reactor this file's reads and writes go to, if they go to one.
+    fn ring(&mut self, std: &std::fs::File) -> Option<Arc<Reactor>> {
+        if let Route::Undecided = self.route {
+            let reactor = crate::runtime::current_io();
+            let regular = std.metadata().is_ok_and(|meta| meta.is_file());
+            self.route = if reactor.kind() == crate::io::IoDriver::Uring && regular {
+                Route::Ring(reactor)
+            } else {
+                Route::Pool
+            };
+        }
+        match &self.route {
+            Route::Ring(reactor) => Some(reactor.clone()),
+            _ => None,
+        }
+    }
+
+    /// Starts `op` on the ring with the buffer's bytes (the file's route is the ring).
+    #[cfg(target_os = "linux")]
+    fn start_on_ring(
+        &mut self,
+        reactor: &Reactor,
+        std: &Arc<std::fs::File>,
+        op: FileOp,
+        mut buf: Buf,
+    ) {
+        use std::os::fd::AsRawFd;
+        blocking::call_hook();
+        let data = match op {
+            FileOp::Read { len } => buf.lend_for_read(len),
+            FileOp::Write { .. } => buf.lend_for_write(),
+        };
+        match reactor.start_file_op(std.as_raw_fd(), op, data) {
+            Ok(ring_op) => self.state = State::OnRing(ring_op, op, buf),
+            Err(data) => {
+                // The runtime shut down: the same operation goes to the blocking pool, which
+                // reports the shutdown clearly (or runs it, if it still can).
+                self.route = Route::Pool;
+                let std = std.clone();
+                self.state = State::Busy(match op {
+                    FileOp::Read { len } => {
+                        buf.read_returned(data, 0);
+                        blocking::start(move || {
+                            let result = buf.read_from(&std, len);
+                            (Operation::Read(result), buf)
+                        })
+                    }
+                    FileOp::Write { from, to } => {
+                        buf.write_returned(data);
+                        (buf.pos, buf.end) = (from, to);
+                        blocking::start(move || {
+                            let result = buf.write_to(&std);
+                            (Operation::Write(result), buf)
+                        })
+                    }
+                });
+            }
+        }
+    }
+
+    /// A ring operation's completion: the buffer back, and what it was. A write the kernel
+    /// took only part of goes on with the rest (`None`: still in flight).
+    #[cfg(target_os = "linux")]
+    fn finish_on_ring(
+        &mut self,
+        op: FileOp,
+        mut buf: Buf,
+        result: io::Result<usize>,
+        data: Vec<u8>,
+    ) -> Option<Operation> {
+        let retry = matches!(&result, Err(error) if error.kind() == io::ErrorKind::Interrupted);
+        match op {
+            FileOp::Read { .. } => {
+                buf.read_returned(data, *result.as_ref().unwrap_or(&0));
+                if !retry {
+                    self.state = State::Idle(Some(buf));
+                    return Some(Operation::Read(result.map(drop)));
+                }
+            }
+            FileOp::Write { from, to } => {
+                buf.write_returned(data);
+                let next = match result {
+                    Ok(n) if n > 0 && from + n < to => FileOp::Write { from: from + n, to },
+                    _ if retry => op,
+                    Ok(0) if from < to => {
+                        buf.discard();
+                        self.state = State::Idle(Some(buf));
+                        return Some(Operation::Write(Err(io::ErrorKind::WriteZero.into())));
+                    }
+                    result => {
+                        buf.discard();
+                        self.state = State::Idle(Some(buf));
+                        return Some(Operation::Write(result.map(drop)));
+                    }
+                };
+                return self.restart_on_ring(next, buf);
+            }
+        }
+        self.restart_on_ring(op, buf)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn restart_on_ring(&mut self, op: FileOp, buf: Buf) -> Option<Operation> {
+        let (Some(std), Route::Ring(reactor)) = (self.std.clone(), &self.route) else {
+            unreachable!("a ring operation on a file routed to the ring");
+        };
+        let reactor = reactor.clone();
+        self.start_on_ring(&reactor, &std, op, buf);
+        None
     }
 
     /// Sets how much one read or write moves per trip to the blocking pool (default
@@ -136,6 +274,18 @@ impl File {
 
     /// Waits for the operation in flight, if any, and says what it was.
     fn poll_complete(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Operation>>> {
+        #[cfg(target_os = "linux")]
+        while let State::OnRing(ring_op, op, _) = &mut self.state {
+            let op = *op;
+            let (result, data) = ready!(ring_op.poll_done(cx));
+            let State::OnRing(_, _, buf) = std::mem::replace(&mut self.state, State::Idle(None))
+            else {
+                unreachable!("matched above");
+            };
+            if let Some(operation) = self.finish_on_ring(op, buf, result, data) {
+                return Poll::Ready(Ok(Some(operation)));
+            }
+        }
         let State::Busy(task) = &mut self.state else {
             return Poll::Ready(Ok(None));
         };
@@ -154,14 +304,14 @@ impl File {
     fn take_buf(&mut self) -> Buf {
         match &mut self.state {
             State::Idle(buf) => buf.take().unwrap_or_default(),
-            State::Busy(_) => unreachable!("taken only when idle"),
+            _ => unreachable!("taken only when idle"),
         }
     }
 
     fn idle_buf(&mut self) -> &mut Buf {
         match &mut self.state {
             State::Idle(buf) => buf.get_or_insert_with(Buf::default),
-            State::Busy(_) => unreachable!("only when idle"),
+            _ => unreachable!("only when idle"),
         }
     }
 
@@ -191,6 +341,11 @@ impl File {
             if self.full_reads >= SEQUENTIAL_AFTER {
                 len = (len * READ_AHEAD_FACTOR).min(self.max_buf).max(len);
             }
+            #[cfg(target_os = "linux")]
+            if let Some(reactor) = self.ring(&std) {
+                self.start_on_ring(&reactor, &std, FileOp::Read { len }, buf);
+                continue;
+            }
             let std = std.clone();
             self.state = State::Busy(blocking::start(move || {
                 let result = buf.read_from(&std, len);
@@ -215,6 +370,17 @@ impl File {
         let mut buf = self.take_buf();
         let unread = buf.unread();
         let n = src.len().min(self.max_buf);
+        #[cfg(target_os = "linux")]
+        if let Some(reactor) = self.ring(&std) {
+            // Moving the position back over read-ahead is one `lseek`, which never waits.
+            if let Err(error) = give_back(&std, unread) {
+                self.state = State::Idle(Some(buf));
+                return Poll::Ready(Err(error));
+            }
+            buf.fill_from(&src[..n]);
+            self.start_on_ring(&reactor, &std, FileOp::Write { from: 0, to: n }, buf);
+            return Poll::Ready(Ok(n));
+        }
         buf.fill_from(&src[..n]);
         self.state = State::Busy(blocking::start(move || {
             let result = give_back(&std, unread).and_then(|()| buf.write_to(&std));
@@ -366,7 +532,8 @@ impl fmt::Debug for File {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("File")
             .field("closed", &self.std.is_none())
-            .field("busy", &matches!(self.state, State::Busy(_)))
+            .field("busy", &!matches!(self.state, State::Idle(_)))
+            .field("on_io_uring", &matches!(self.route, Route::Ring(_)))
             .finish()
     }
 }

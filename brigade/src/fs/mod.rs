@@ -3,7 +3,9 @@
 //! Every operation runs its system call on the runtime's blocking threads through
 //! [`brigade::run`](crate::run), so a slow disk never holds up a worker, and the caller's
 //! [`ExecutionContext`](crate::context::ExecutionContext) (its `AsyncLocal` values, the tracing
-//! span) flows into the call (O7).
+//! span) flows into the call (O7). On a runtime whose reactor is io_uring
+//! ([`IoDriver::Uring`](crate::runtime::IoDriver)), a regular [`File`]'s reads and writes go
+//! through the ring instead, with no blocking thread at all (see below).
 //!
 //! ```
 //! # brigade::block_on(async {
@@ -17,13 +19,17 @@
 //! # });
 //! ```
 //!
-//! # Why the blocking pool, not io_uring
+//! # The blocking pool, and io_uring where the runtime has it
 //! Regular files are always "ready" to epoll, so a reactor cannot wait for them; the choice is
-//! between a thread pool and io_uring. brigade uses its blocking pool: it works on every Unix
-//! and every kernel (io_uring is Linux 5.1+, often disabled by container seccomp profiles and
-//! by hardening sysctls), it needs no second completion queue beside the epoll reactor, and for
-//! the common sizes it is within reach of io_uring. io_uring could be added later behind the
-//! same API.
+//! between a thread pool and io_uring. On the epoll reactor brigade uses its blocking pool: it
+//! works on every Unix and every kernel. On the io_uring reactor, a regular file's `read` and
+//! `write` are ring operations at the file's position: the file's one buffer is lent to the
+//! kernel and comes back with the completion (if the `File` is dropped first, the ring keeps
+//! the buffer until the kernel is done). Data in the page cache is copied during the
+//! submission; a read that must wait for the disk is finished by the kernel's own workers, so a
+//! worker never waits on the disk either way. Opening, seeking, `sync_all`, metadata and
+//! directories stay on the blocking pool, as do FIFOs and devices (a read there may wait
+//! forever, which only a blocking thread can be left to do).
 //!
 //! # Cancellation
 //! Every operation honours `.with_cancellation(&token)` and timeouts: the waiting stops at

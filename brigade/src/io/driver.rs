@@ -207,6 +207,36 @@ impl Reactor {
         }
     }
 
+    /// Starts a read or write of the regular file `fd` through the ring, at the file's
+    /// position, with `buffer` lent to the kernel until it is done. Gives the buffer back
+    /// (`Err`) when this reactor is not io_uring or has shut down: the caller uses the blocking
+    /// pool then (which reports the shutdown).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn start_file_op(
+        &self,
+        fd: std::os::fd::RawFd,
+        op: super::uring_op::FileOp,
+        buffer: Vec<u8>,
+    ) -> Result<super::uring_op::RingOp, Vec<u8>> {
+        if self.resources().shutdown {
+            // The blocking pool gives the caller the shut-down error.
+            return Err(buffer);
+        }
+        match &self.backend {
+            Backend::Uring(uring) => {
+                let started = uring.start_file_op(fd, op, buffer);
+                // Data in the page cache is copied during the submission, so the completion is
+                // often there already: a look now hands it over without a trip through a wait.
+                // (A thread that may not submit queued the operation; the look would submit it.)
+                if uring.may_submit_polls() {
+                    self.poll(Some(Duration::ZERO));
+                }
+                Ok(started)
+            }
+            Backend::Epoll(_) => Err(buffer),
+        }
+    }
+
     /// Interrupts a thread blocked in [`poll`](Self::poll).
     pub(crate) fn wake(&self) {
         let woken = match &self.backend {
@@ -229,8 +259,10 @@ impl Reactor {
             resources.shutdown = true;
             resources.slots.iter().flatten().cloned().collect()
         };
-        if let Backend::Epoll(epoll) = &self.backend {
-            epoll.shutdown();
+        match &self.backend {
+            Backend::Epoll(epoll) => epoll.shutdown(),
+            #[cfg(target_os = "linux")]
+            Backend::Uring(uring) => uring.shutdown(),
         }
         for scheduled in live {
             scheduled.set_readiness(SHUTDOWN);

@@ -5,7 +5,10 @@
 //!   (it waits in the kernel, its timeout the next timer deadline), on one of two backends:
 //!   - `epoll`, through mio: `epoll_wait`, edge-triggered registrations;
 //!   - `uring`, io_uring: one multishot poll per resource, the wait in `io_uring_enter`;
-//! - `scheduled_io` is one resource's readiness word and waiting tasks, the same for both.
+//! - `scheduled_io` is one resource's readiness word and waiting tasks, the same for both;
+//! - `uring_op` is a one-shot operation that owns its buffer until the kernel is done with it:
+//!   a file's read or write, when the reactor is io_uring (`brigade::fs` uses the blocking
+//!   pool on epoll).
 //!
 //! This is a driver, a layer below the pool: it knows nothing of runtimes. The sockets, and
 //! `PollEvented` (a mio source registered with the current runtime's reactor, with the wait /
@@ -16,6 +19,8 @@ mod epoll;
 pub(crate) mod scheduled_io;
 #[cfg(target_os = "linux")]
 mod uring;
+#[cfg(target_os = "linux")]
+pub(crate) mod uring_op;
 
 use std::fmt;
 

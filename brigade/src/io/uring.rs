@@ -47,11 +47,18 @@ use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use mio::Interest;
 
 use super::scheduled_io::{ScheduledIo, ERROR, READABLE, READ_CLOSED, WRITABLE, WRITE_CLOSED};
+use super::uring_op::{FileOp, OpSlot, RingOp};
 
 /// `user_data` of the no-op that interrupts a wait.
 const WAKE_DATA: u64 = 0;
 /// `user_data` of a poll's cancellation (its own completion says nothing we need).
 const REMOVE_DATA: u64 = 1;
+/// Marks the `user_data` of a one-shot operation: its slot's address with this bit set (a poll's
+/// key is a bare `ScheduledIo` address, aligned, so the two never meet).
+const OP_TAG: u64 = 0b10;
+/// How long a ring going away waits for operations still in flight before it leaks their
+/// buffers instead of freeing them under the kernel.
+const DROP_WAIT: Duration = Duration::from_secs(10);
 /// Submission queue entries (the completion queue is twice as big; overflow is kept by the
 /// kernel, `IORING_FEAT_NODROP`, and delivered on the next wait).
 const RING_ENTRIES: u32 = 1024;
@@ -69,12 +76,16 @@ pub(super) struct Uring {
     has_unsubmitted: AtomicBool,
 }
 
-/// Every poll the ring knows of, by key.
+/// Every poll and one-shot operation the ring knows of, by key.
 #[derive(Default)]
 struct Polls {
     entries: HashMap<u64, PollEntry>,
     /// Keys whose first poll waits for a pool thread to submit it (registered elsewhere).
     unsubmitted: Vec<u64>,
+    /// One-shot operations in flight (`uring_op`), keyed by their slot's address | `OP_TAG`.
+    ops: HashMap<u64, Arc<OpSlot>>,
+    /// Operations started by threads that may not submit, waiting for a pool thread.
+    unsubmitted_ops: Vec<squeue::Entry>,
 }
 
 thread_local! {
@@ -90,6 +101,8 @@ struct Reaped {
     completions: Vec<(u64, i32, u32)>,
     /// Readiness to hand to the resources.
     ready: Vec<(Arc<ScheduledIo>, usize)>,
+    /// One-shot operations that completed, with their results.
+    finished: Vec<(Arc<OpSlot>, i32)>,
     /// Entries whose poll ended after they were deregistered.
     freed: Vec<PollEntry>,
 }
@@ -143,26 +156,76 @@ impl Uring {
         SUBMITTER_OF.with(|ring| ring.set(self as *const Uring as usize));
     }
 
-    fn may_submit_polls(&self) -> bool {
+    /// This thread is one of the pool's (see "Who submits").
+    pub(super) fn may_submit_polls(&self) -> bool {
         SUBMITTER_OF.with(|ring| ring.get() == self as *const Uring as usize)
     }
 
     /// Pushes the polls other threads registered, for the caller's next submission. Called
     /// under the `polls` lock (the module's first invariant).
     fn push_unsubmitted(&self, polls: &mut Polls) {
-        if polls.unsubmitted.is_empty() {
-            return;
-        }
         self.has_unsubmitted.store(false, Ordering::Relaxed);
         let Polls {
             entries,
             unsubmitted,
+            unsubmitted_ops,
+            ..
         } = polls;
         for key in unsubmitted.drain(..) {
             if let Some(entry) = entries.get(&key) {
                 self.push(&poll_add(entry.fd, entry.mask, key));
             }
         }
+        for entry in unsubmitted_ops.drain(..) {
+            self.push(&entry);
+        }
+    }
+
+    /// Starts `op` on `fd` (a regular file, at its current position) with `buffer`, which the
+    /// ring keeps until the kernel is done with it (see `uring_op`).
+    pub(super) fn start_file_op(&self, fd: RawFd, op: FileOp, buffer: Vec<u8>) -> RingOp {
+        let (start, len) = op.span(buffer.len());
+        let (slot, bytes) = OpSlot::in_flight(buffer);
+        let key = Arc::as_ptr(&slot) as u64 | OP_TAG;
+        // SAFETY: `span` checked that `start..start + len` lies within the buffer, so the
+        // offset stays inside its allocation.
+        let at = unsafe { bytes.add(start) };
+        // Offset -1: at the file's position, moving it, as read(2) and write(2) do.
+        let entry = match op {
+            FileOp::Read { .. } => opcode::Read::new(types::Fd(fd), at, len)
+                .offset(u64::MAX)
+                .build(),
+            FileOp::Write { .. } => opcode::Write::new(types::Fd(fd), at, len)
+                .offset(u64::MAX)
+                .build(),
+        }
+        .user_data(key);
+        let mut polls = self.polls();
+        polls.ops.insert(key, slot.clone());
+        if !self.may_submit_polls() {
+            polls.unsubmitted_ops.push(entry);
+            self.has_unsubmitted.store(true, Ordering::Relaxed);
+            drop(polls);
+            if let Err(error) = self.wake() {
+                crate::report::warn(
+                    crate::report::Topic::Runtime,
+                    &format!("io_uring: could not wake the reactor for a file operation: {error}"),
+                );
+            }
+            return RingOp::new(slot);
+        }
+        // The buffer stays alive and untouched until the completion: the slot in `ops` owns
+        // it (`uring_op`'s invariants).
+        self.push(&entry);
+        drop(polls);
+        if let Err(error) = self.ring.submit() {
+            // Pushed but not submitted: the next turn's wait submits it.
+            crate::report::warn(
+                crate::report::Topic::Runtime,
+                &format!("io_uring: could not submit a file operation yet: {error}"),
+            );
+        }
+        RingOp::new(slot)
     }
 
     /// Arms a multishot poll for `fd` on behalf of `scheduled`.
@@ -251,9 +314,10 @@ impl Uring {
         let _guard = self.submit.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             // SAFETY: `submit` serialises every user of the submission queue, so this is the
-            // only `SubmissionQueue` alive; the entries pushed (polls, removals, no-ops) carry
-            // no buffer, only a descriptor that stays open until its removal is submitted
-            // (module invariants).
+            // only `SubmissionQueue` alive. Polls, removals and no-ops carry no buffer, only a
+            // descriptor that stays open until its removal is submitted (module invariants);
+            // a file operation's buffer is owned by its slot in `ops` until its completion
+            // (`uring_op`).
             let pushed = unsafe {
                 let mut queue = self.ring.submission_shared();
                 let pushed = queue.push(entry).is_ok();
@@ -315,6 +379,7 @@ impl Uring {
         let Reaped {
             completions,
             ready,
+            finished,
             freed,
         } = &mut *reaped;
         completions.clear();
@@ -330,6 +395,10 @@ impl Uring {
             let mut polls = self.polls();
             for &(key, result, flags) in completions.iter() {
                 if key == WAKE_DATA || key == REMOVE_DATA {
+                    continue;
+                }
+                if key & OP_TAG != 0 {
+                    finished.extend(polls.ops.remove(&key).map(|slot| (slot, result)));
                     continue;
                 }
                 let Some(entry) = polls.entries.get(&key) else {
@@ -371,9 +440,13 @@ impl Uring {
             let _ = self.ring.submit();
         }
         // Outside the lock: waking a task may run arbitrary code.
-        let dispatched = ready.len();
+        let dispatched = ready.len() + finished.len();
         for (scheduled, readiness) in ready.drain(..) {
             dispatch(&scheduled, readiness);
+        }
+        for (slot, result) in finished.drain(..) {
+            // SAFETY: this is the operation's completion.
+            unsafe { slot.complete(result) };
         }
         freed.clear();
         Some(dispatched)
@@ -393,10 +466,69 @@ impl Uring {
         }
     }
 
+    /// The runtime is shutting down: operations in flight let go of their tasks' wakers (which
+    /// hold the runtime that holds this ring); their buffers stay until their completions.
+    pub(super) fn shutdown(&self) {
+        let slots: Vec<Arc<OpSlot>> = self.polls().ops.values().cloned().collect();
+        for slot in slots {
+            slot.close();
+        }
+    }
+
     /// Interrupts a thread blocked in [`poll`](Self::poll): a no-op's completion ends its wait.
     pub(super) fn wake(&self) -> io::Result<()> {
         self.push(&opcode::Nop::new().build().user_data(WAKE_DATA));
         self.ring.submit().map(drop)
+    }
+}
+
+impl Drop for Uring {
+    /// Operations still in flight own buffers the kernel may write into: cancel them and wait
+    /// for their completions before the ring (and so the buffers) go; past [`DROP_WAIT`], leak
+    /// what is left rather than free it under the kernel.
+    fn drop(&mut self) {
+        let (never_submitted, mut in_flight) = {
+            let polls = self.polls.get_mut().unwrap_or_else(|e| e.into_inner());
+            (
+                std::mem::take(&mut polls.unsubmitted_ops),
+                std::mem::take(&mut polls.ops),
+            )
+        };
+        for entry in never_submitted {
+            if let Some(slot) = in_flight.remove(&entry.get_user_data()) {
+                // SAFETY: never submitted, so the kernel never saw the buffer.
+                unsafe { slot.complete(-libc::ECANCELED) };
+            }
+        }
+        if in_flight.is_empty() {
+            return;
+        }
+        for &key in in_flight.keys() {
+            self.push(&opcode::AsyncCancel::new(key).build().user_data(REMOVE_DATA));
+        }
+        let deadline = std::time::Instant::now() + DROP_WAIT;
+        while !in_flight.is_empty() && std::time::Instant::now() < deadline {
+            let timespec = types::Timespec::from(Duration::from_millis(100));
+            let args = types::SubmitArgs::new().timespec(&timespec);
+            let _ = self.ring.submitter().submit_with_args(1, &args);
+            // SAFETY: `&mut self`: nobody else reaps.
+            for cqe in unsafe { self.ring.completion_shared() } {
+                if let Some(slot) = in_flight.remove(&cqe.user_data()) {
+                    // SAFETY: this is the operation's completion.
+                    unsafe { slot.complete(cqe.result()) };
+                }
+            }
+        }
+        if !in_flight.is_empty() {
+            crate::report::warn(
+                crate::report::Topic::Runtime,
+                &format!(
+                    "io_uring: {} file operations still in flight {DROP_WAIT:?} after their                      runtime went away; their buffers are leaked, not freed under the kernel",
+                    in_flight.len()
+                ),
+            );
+            std::mem::forget(in_flight);
+        }
     }
 }
 
