@@ -43,16 +43,23 @@ impl Drop for TempDir {
 
 static REQUEST_ID: AsyncLocal<u32> = AsyncLocal::new();
 static SEEN_WITH_VALUE: AtomicUsize = AtomicUsize::new(0);
+/// Operations made by the read-ahead test (its tasks carry `REQUEST_ID` 4 242).
+static READ_AHEAD_TRIPS: AtomicUsize = AtomicUsize::new(0);
+/// The operation hook is one per process: the tests that install it take turns.
+static HOOK_IN_USE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn record_context() {
-    if REQUEST_ID.get() == Some(7_777) {
-        SEEN_WITH_VALUE.fetch_add(1, Ordering::SeqCst);
-    }
+    match REQUEST_ID.get() {
+        Some(7_777) => SEEN_WITH_VALUE.fetch_add(1, Ordering::SeqCst),
+        Some(4_242) => READ_AHEAD_TRIPS.fetch_add(1, Ordering::SeqCst),
+        _ => 0,
+    };
 }
 
 #[test]
 fn o7_fs_operations_carry_async_local_values() {
     let dir = TempDir::new("o7");
+    let _turn = HOOK_IN_USE.lock().unwrap_or_else(|e| e.into_inner());
     fs::set_operation_hook(Some(record_context));
     let operations = rt(2).block_on(async {
         brigade::spawn(async move {
@@ -282,7 +289,10 @@ fn a_sequential_reader_is_read_ahead_and_the_read_ahead_is_given_back() {
     let path = dir.join("pattern");
     let pattern: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(&path, &pattern).unwrap();
+    let _turn = HOOK_IN_USE.lock().unwrap_or_else(|e| e.into_inner());
+    fs::set_operation_hook(Some(record_context));
     rt(2).block_on(async {
+        REQUEST_ID.set(4_242);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -291,11 +301,16 @@ fn a_sequential_reader_is_read_ahead_and_the_read_ahead_is_given_back() {
             .unwrap();
         let mut chunk = vec![0u8; 10_000];
         let mut consumed = 0;
+        let before = READ_AHEAD_TRIPS.load(Ordering::SeqCst);
         for _ in 0..7 {
             let n = file.read(&mut chunk).await.unwrap();
             assert_eq!(&chunk[..n], &pattern[consumed..consumed + n]);
             consumed += n;
         }
+        // Two full reads of 10 000 bytes, then one of 40 000 serves the next four: 4 trips
+        // for 7 reads (7 without read-ahead).
+        let trips = READ_AHEAD_TRIPS.load(Ordering::SeqCst) - before;
+        assert_eq!(trips, 4, "{trips} trips for 7 sequential reads");
         // Reads 3.. fetched 40 000 bytes each: the position handed out is still `consumed`.
         assert_eq!(
             file.seek(SeekFrom::Current(0)).await.unwrap(),
@@ -313,4 +328,5 @@ fn a_sequential_reader_is_read_ahead_and_the_read_ahead_is_given_back() {
         assert_eq!(&written[..consumed], &pattern[..consumed]);
         assert_eq!(written.len(), pattern.len());
     });
+    fs::set_operation_hook(None);
 }

@@ -326,9 +326,14 @@ impl File {
                 Some(Operation::Write(Err(error)) | Operation::Read(Err(error))) => {
                     return Poll::Ready(Err(error))
                 }
-                // A read just finished: hand out what it got (nothing means end of file).
+                // A read just finished: hand out what it got (nothing means end of file). A
+                // full one counts toward read-ahead; a short one ends it.
                 Some(Operation::Read(Ok(()))) => {
-                    return Poll::Ready(Ok(self.idle_buf().copy_to(dst)))
+                    let buf = self.idle_buf();
+                    let full = buf.asked > 0 && buf.unread() == buf.asked;
+                    let n = buf.copy_to(dst);
+                    self.full_reads = if full { self.full_reads + 1 } else { 0 };
+                    return Poll::Ready(Ok(n));
                 }
                 _ => {}
             }

@@ -227,10 +227,7 @@ impl Reactor {
                 let started = uring.start_file_op(fd, op, buffer);
                 // Data in the page cache is copied during the submission, so the completion is
                 // often there already: a look now hands it over without a trip through a wait.
-                // (A thread that may not submit queued the operation; the look would submit it.)
-                if uring.may_submit_polls() {
-                    self.poll(Some(Duration::ZERO));
-                }
+                self.poll(Some(Duration::ZERO));
                 Ok(started)
             }
             Backend::Epoll(_) => Err(buffer),

@@ -21,7 +21,7 @@
 //! - Only the holder of `poller` reaps completions.
 //! - Polls are submitted by the pool's own threads only (see *Who submits* below): a thread
 //!   that did not [`adopt`](Uring::adopt_this_thread) the ring queues its arms in
-//!   `Polls::unsubmitted`, and the next turn of the reactor submits them.
+//!   `Polls::unsubmitted`, and the next turn of a pool thread submits them.
 //!
 //! # Who submits
 //! The kernel completes a poll in the context of the thread that *submitted* it (its
@@ -84,8 +84,6 @@ struct Polls {
     unsubmitted: Vec<u64>,
     /// One-shot operations in flight (`uring_op`), keyed by their slot's address | `OP_TAG`.
     ops: HashMap<u64, Arc<OpSlot>>,
-    /// Operations started by threads that may not submit, waiting for a pool thread.
-    unsubmitted_ops: Vec<squeue::Entry>,
 }
 
 thread_local! {
@@ -168,16 +166,12 @@ impl Uring {
         let Polls {
             entries,
             unsubmitted,
-            unsubmitted_ops,
             ..
         } = polls;
         for key in unsubmitted.drain(..) {
             if let Some(entry) = entries.get(&key) {
                 self.push(&poll_add(entry.fd, entry.mask, key));
             }
-        }
-        for entry in unsubmitted_ops.drain(..) {
-            self.push(&entry);
         }
     }
 
@@ -200,20 +194,11 @@ impl Uring {
                 .build(),
         }
         .user_data(key);
+        // Submitted by whichever thread starts it, pool thread or not: unlike a poll, whose
+        // every event would come back to the submitter, a file operation completes once, for
+        // the caller waiting on it.
         let mut polls = self.polls();
         polls.ops.insert(key, slot.clone());
-        if !self.may_submit_polls() {
-            polls.unsubmitted_ops.push(entry);
-            self.has_unsubmitted.store(true, Ordering::Relaxed);
-            drop(polls);
-            if let Err(error) = self.wake() {
-                crate::report::warn(
-                    crate::report::Topic::Runtime,
-                    &format!("io_uring: could not wake the reactor for a file operation: {error}"),
-                );
-            }
-            return RingOp::new(slot);
-        }
         // The buffer stays alive and untouched until the completion: the slot in `ops` owns
         // it (`uring_op`'s invariants).
         self.push(&entry);
@@ -348,9 +333,9 @@ impl Uring {
         mut dispatch: impl FnMut(&ScheduledIo, usize),
     ) -> Option<usize> {
         let mut reaped = self.poller.try_lock().ok()?;
-        if self.has_unsubmitted.load(Ordering::Relaxed) {
-            // The wait below submits them; the thread polling is a pool thread (or the stall
-            // monitor standing in for them).
+        if self.has_unsubmitted.load(Ordering::Relaxed) && self.may_submit_polls() {
+            // The wait below submits them. (Another thread looking, after starting a file
+            // operation or as the stall monitor, leaves them to the pool's threads.)
             self.push_unsubmitted(&mut self.polls());
         }
         let waited = match timeout {
@@ -487,19 +472,10 @@ impl Drop for Uring {
     /// for their completions before the ring (and so the buffers) go; past [`DROP_WAIT`], leak
     /// what is left rather than free it under the kernel.
     fn drop(&mut self) {
-        let (never_submitted, mut in_flight) = {
+        let mut in_flight = {
             let polls = self.polls.get_mut().unwrap_or_else(|e| e.into_inner());
-            (
-                std::mem::take(&mut polls.unsubmitted_ops),
-                std::mem::take(&mut polls.ops),
-            )
+            std::mem::take(&mut polls.ops)
         };
-        for entry in never_submitted {
-            if let Some(slot) = in_flight.remove(&entry.get_user_data()) {
-                // SAFETY: never submitted, so the kernel never saw the buffer.
-                unsafe { slot.complete(-libc::ECANCELED) };
-            }
-        }
         if in_flight.is_empty() {
             return;
         }
