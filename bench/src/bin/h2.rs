@@ -183,12 +183,17 @@ fn main() -> ExitCode {
     let (brigade_rt, brigade_addr) = brigade_server(workers);
     let (_tokio_rt, tokio_addr) = tokio_server(workers);
     let driver = brigade_rt.metrics().io_driver;
+    // BRIGADE_BENCH_ONLY=brigade|tokio: one side only (for profilers), no table.
+    let only = std::env::var("BRIGADE_BENCH_ONLY").ok();
     // [tokio, brigade] × (requests/s, mean ms)
     let mut results = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
     for round in 0..rounds {
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for side in order {
             let (name, addr) = [("tokio", tokio_addr), ("brigade", brigade_addr)][side];
+            if only.as_deref().is_some_and(|only| only != name) {
+                continue;
+            }
             match h2load(addr, seconds) {
                 Ok((rps, mean)) => {
                     eprintln!("round {round} {name:>7}: {rps:>10.0} req/s, mean {mean:.2} ms");
@@ -201,6 +206,9 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+    if only.is_some() {
+        return ExitCode::SUCCESS;
     }
     let [(t_rps, t_mean), (b_rps, b_mean)] = &mut results;
     let (tr, br) = (median(t_rps), median(b_rps));

@@ -16,8 +16,9 @@
 //! - Every submission-queue push of a poll happens under the `polls` lock, and deregistering
 //!   submits the queue before it returns (the caller closes the descriptor right after). So a
 //!   re-armed poll always names the descriptor it was made for, never a reused number.
-//! - An entry not `released` always has exactly one poll armed or about to be (re-armed at its
-//!   final completion: the kernel also ends polls when the thread that submitted them exits).
+//! - An entry neither `released` nor `dead` always has exactly one poll armed or about to be
+//!   (re-armed at its final completion: the kernel also ends polls when the thread that
+//!   submitted them exits).
 //! - Only the holder of `poller` reaps completions.
 //! - Polls are submitted by the pool's own threads only (see *Who submits* below): a thread
 //!   that did not [`adopt`](Uring::adopt_this_thread) the ring queues its arms in
@@ -111,6 +112,9 @@ struct PollEntry {
     mask: u32,
     /// Deregistered: the entry goes at its poll's final completion, and is never re-armed.
     released: bool,
+    /// The poll failed (not the socket) and was not armed again: no completion will come, so
+    /// deregistering frees the entry at once.
+    dead: bool,
 }
 
 impl Uring {
@@ -236,6 +240,7 @@ impl Uring {
                 fd,
                 mask,
                 released: false,
+                dead: false,
             },
         );
         if !self.may_submit_polls() {
@@ -277,6 +282,10 @@ impl Uring {
         let Some(entry) = polls.entries.get_mut(&key) else {
             return;
         };
+        if entry.dead {
+            polls.entries.remove(&key);
+            return;
+        }
         entry.released = true;
         // ASYNC_CANCEL, not POLL_REMOVE: a removal that meets the poll while a wake-up of it is
         // being handled fails with EALREADY and leaves the poll armed (and the socket open,
@@ -386,7 +395,7 @@ impl Uring {
                     finished.extend(polls.ops.remove(&key).map(|slot| (slot, result)));
                     continue;
                 }
-                let Some(entry) = polls.entries.get(&key) else {
+                let Some(entry) = polls.entries.get_mut(&key) else {
                     continue;
                 };
                 if !cqueue::more(flags) {
@@ -398,6 +407,8 @@ impl Uring {
                     if result >= 0 || result == -libc::ECANCELED {
                         self.push(&poll_add(entry.fd, entry.mask, key));
                         rearmed = true;
+                    } else {
+                        entry.dead = true;
                     }
                 }
                 let readiness = if result >= 0 {
@@ -544,6 +555,34 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::time::Instant;
+
+    #[test]
+    fn a_poll_that_fails_is_freed_by_its_deregistration() {
+        let Ok(uring) = Uring::new() else {
+            return;
+        };
+        uring.adopt_this_thread();
+        let scheduled = Arc::new(ScheduledIo::default());
+        // No such descriptor: the poll fails at once, and no completion will follow.
+        uring
+            .register(1 << 20, &scheduled, Interest::READABLE)
+            .unwrap();
+        let mut seen = 0;
+        let start = Instant::now();
+        while seen == 0 && start.elapsed() < Duration::from_secs(5) {
+            seen += uring
+                .poll(Some(Duration::from_millis(10)), |_, flags| {
+                    assert_ne!(flags & ERROR, 0, "a failed poll reports an error");
+                })
+                .unwrap();
+        }
+        assert_eq!(seen, 1, "the failed poll's completion");
+        uring.deregister(&scheduled);
+        assert!(
+            uring.polls().entries.is_empty(),
+            "a dead poll's entry must go with its deregistration, not wait for a completion"
+        );
+    }
 
     #[test]
     fn a_wake_always_ends_a_wait() {
