@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 use std::sync::PoisonError;
 use std::task::{Context, Poll};
 
-use super::waiters::{WaitList, WaitState, Waiter, WakeBatch};
+use super::waiters::{WaitList, WaitState, Waiter};
 use crate::loom::sync::{Mutex, MutexGuard};
 
 /// A reusable rendezvous for a fixed number of tasks.
@@ -144,23 +144,8 @@ impl Future for BarrierWait<'_> {
         }
         // The leader: release exactly this round's waiters (all queued now are of this round).
         state.arrived = 0;
-        let mut batch = WakeBatch::new();
-        let mut remaining = state.waiters.len();
-        while remaining > 0 {
-            // SAFETY: under the lock.
-            let Some((_, waker)) = (unsafe { state.waiters.pop_front() }) else {
-                break;
-            };
-            remaining -= 1;
-            batch.push(waker);
-            if batch.is_full() {
-                drop(state);
-                batch.wake_all();
-                state = barrier.lock();
-            }
-        }
-        drop(state);
-        batch.wake_all();
+        // SAFETY: the guard is the barrier's lock, and `barrier.lock()` takes it again.
+        unsafe { WaitList::wake_all(state, |state| &mut state.waiters, || barrier.lock()) }
         Poll::Ready(BarrierWaitResult(true))
     }
 }

@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use std::sync::PoisonError;
 use std::task::{Context, Poll};
 
-use super::waiters::{WaitList, WaitState, Waiter, WakeBatch};
+use super::waiters::{WaitList, WaitState, Waiter};
 use crate::loom::sync::{Mutex, MutexGuard};
 
 /// Notifies tasks with no data (see the module docs).
@@ -99,25 +99,9 @@ impl Notify {
 
     /// Wakes every task waiting now; stores no permit.
     pub fn notify_waiters(&self) {
-        let mut batch = WakeBatch::new();
-        let mut state = self.lock();
         // Only those waiting now: later arrivals queue behind them and are not counted.
-        let mut remaining = state.waiters.len();
-        while remaining > 0 {
-            // SAFETY: under the lock.
-            let Some((_, waker)) = (unsafe { state.waiters.pop_front() }) else {
-                break;
-            };
-            remaining -= 1;
-            batch.push(waker);
-            if batch.is_full() {
-                drop(state);
-                batch.wake_all();
-                state = self.lock();
-            }
-        }
-        drop(state);
-        batch.wake_all();
+        // SAFETY: the guard is the state lock, and `self.lock()` takes it again.
+        unsafe { WaitList::wake_all(self.lock(), |state| &mut state.waiters, || self.lock()) }
     }
 }
 
