@@ -61,6 +61,17 @@ impl<E: Source> PollEvented<E> {
         })
     }
 
+    /// Stops a listening socket from taking connections, now (`shutdown(SHUT_RD)`), ahead of its
+    /// close. For listeners' `Drop`: on the io_uring reactor the socket's poll holds the socket
+    /// open until the poll's cancellation is finished by the thread that armed it (the kernel's
+    /// task work), so after a plain close the kernel could still complete connections to a
+    /// listener the program has dropped.
+    pub(crate) fn stop_listening(&self) {
+        // SAFETY: `fd` is this source's descriptor, open until `self` drops. An error (not a
+        // listening socket any more) leaves nothing to undo.
+        unsafe { libc::shutdown(self.fd, libc::SHUT_RD) };
+    }
+
     /// The mio source.
     pub(crate) fn get_ref(&self) -> &E {
         self.io.as_ref().expect("the source is present until drop")

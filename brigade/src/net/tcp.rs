@@ -32,6 +32,13 @@ pub struct TcpListener {
     io: PollEvented<mio::net::TcpListener>,
 }
 
+impl Drop for TcpListener {
+    /// A dropped listener refuses connections at once, on either reactor.
+    fn drop(&mut self) {
+        self.io.stop_listening();
+    }
+}
+
 impl TcpListener {
     /// Binds to `addr` (anything std's `ToSocketAddrs` takes; host names are resolved off the
     /// worker). With several addresses, the first that binds wins. `SO_REUSEADDR` is set.

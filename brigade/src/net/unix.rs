@@ -65,6 +65,13 @@ pub struct UnixListener {
     io: PollEvented<mio::net::UnixListener>,
 }
 
+impl Drop for UnixListener {
+    /// A dropped listener refuses connections at once, on either reactor.
+    fn drop(&mut self) {
+        self.io.stop_listening();
+    }
+}
+
 impl UnixListener {
     /// Binds to the socket file at `path` (which must not exist yet), or — on Linux — to the
     /// abstract name after a leading NUL byte (`"\0name"`), as std's
