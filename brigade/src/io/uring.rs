@@ -451,9 +451,18 @@ impl Uring {
     /// Submits what is queued, if anything: a system call only when there is something.
     fn submit_pending(&self) -> io::Result<usize> {
         let pending = {
-            let _guard = self.submit.lock().unwrap_or_else(|e| e.into_inner());
+            let guard = self.submit.lock().unwrap_or_else(|e| e.into_inner());
             // SAFETY: `submit` is held: this is the only `SubmissionQueue` alive.
-            !unsafe { self.ring.submission_shared() }.is_empty()
+            let queue = unsafe { self.ring.submission_shared() };
+            let pending = !queue.is_empty();
+            // A `SubmissionQueue` writes its copy of the tail back when dropped, so it must go
+            // before the lock does. (As the block's tail expression it outlived the guard — a
+            // temporary there is dropped after the block's locals — and its stale tail,
+            // written after another thread's push had been consumed, put the ring's tail
+            // behind its head: the kernel then saw four billion entries to submit.)
+            drop(queue);
+            drop(guard);
+            pending
         };
         if pending {
             self.ring.submit()
@@ -555,6 +564,47 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::time::Instant;
+
+    /// The submission queue's tail is written back by every `SubmissionQueue` when it drops:
+    /// one dropped outside the `submit` lock can put the tail behind the head.
+    #[test]
+    fn looks_racing_pushes_keep_the_submission_queue_sane() {
+        let Ok(uring) = Uring::new() else {
+            return;
+        };
+        let uring = Arc::new(uring);
+        let stop = Arc::new(AtomicBool::new(false));
+        let pushers: Vec<_> = (0..2)
+            .map(|_| {
+                let (uring, stop) = (uring.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        uring.wake().unwrap();
+                    }
+                })
+            })
+            .collect();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(1500) {
+            uring.poll(Some(Duration::ZERO), |_, _| {});
+            let queued = {
+                let _guard = uring.submit.lock().unwrap();
+                // SAFETY: `submit` is held.
+                let queue = unsafe { uring.ring.submission_shared() };
+                let queued = queue.len();
+                drop(queue);
+                queued
+            };
+            assert!(
+                queued <= RING_ENTRIES as usize,
+                "the submission queue claims {queued} entries in a ring of {RING_ENTRIES}"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        for pusher in pushers {
+            pusher.join().unwrap();
+        }
+    }
 
     #[test]
     fn a_poll_that_fails_is_freed_by_its_deregistration() {
