@@ -221,7 +221,12 @@ impl File {
         result: io::Result<usize>,
         data: Vec<u8>,
     ) -> Option<Operation> {
-        let retry = matches!(&result, Err(error) if error.kind() == io::ErrorKind::Interrupted);
+        // Interrupted, or cancelled: brigade cancels a file operation only when its ring goes
+        // away (nobody polls it then), but the kernel cancels one whose submitting thread
+        // exits, as a retiring spare worker does. Neither is the file's error: go again.
+        let retry = matches!(&result, Err(error)
+            if error.kind() == io::ErrorKind::Interrupted
+                || error.raw_os_error() == Some(libc::ECANCELED));
         match op {
             FileOp::Read { .. } => {
                 buf.read_returned(data, *result.as_ref().unwrap_or(&0));
