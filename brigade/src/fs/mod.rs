@@ -40,6 +40,7 @@ mod blocking;
 mod buf;
 mod file;
 mod file_io;
+mod file_ring;
 mod open_options;
 mod read_dir;
 
