@@ -98,10 +98,10 @@
 //! hyper it adds what a server exposed to real clients needs: a header-read timeout against
 //! clients that connect and stall, an idle timeout (HTTP/1 and HTTP/2) and HTTP/2 PINGs so
 //! that no peer holds a connection it does not use, a minimum request body rate against
-//! trickling uploads, a 500 for a handler that panics, a connection limit that makes new
-//! clients wait instead of exhausting memory or file descriptors, an accept loop that
-//! survives running out of file descriptors (it pauses, it does not spin: I2), and graceful
-//! shutdown on a cancellation token. Every limit has a documented default and a builder
+//! trickling uploads, a maximum request body size (413) against floods, a 500 for a handler
+//! that panics, a connection limit that makes new clients wait instead of exhausting memory
+//! or file descriptors, an accept loop that survives running out of file descriptors (it
+//! pauses, it does not spin: I2), and graceful shutdown on a cancellation token. Every limit has a documented default and a builder
 //! method on [`Server`]. [`Server::tls`] serves HTTPS (HTTP/2 and HTTP/1.1 by ALPN on one
 //! port; the TLS handshake is bounded by the header-read timeout) and [`Server::websocket`]
 //! routes WebSocket upgrades.

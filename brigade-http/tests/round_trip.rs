@@ -4,7 +4,7 @@
 mod common;
 
 use brigade_http::{Client, Error};
-use common::TestServer;
+use common::{curl, TestServer};
 use http::{StatusCode, Version};
 
 #[brigade::test]
@@ -154,24 +154,6 @@ async fn a_closed_port_is_a_connect_error() {
         .await
         .unwrap_err();
     assert!(error.is_connect(), "{error}");
-}
-
-/// Runs `curl` with `args`; `None` (after a note) when curl is not installed — except in CI,
-/// whose script installs curl, where a missing curl fails the test.
-async fn curl(args: Vec<String>) -> Option<std::process::Output> {
-    let run = brigade::run(move || std::process::Command::new("curl").args(&args).output());
-    match run.await {
-        Ok(output) => Some(output),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "curl is not installed, but CI must run the curl tests: install it in .ci/run"
-            );
-            eprintln!("note: curl is not installed; skipping the curl half of this test");
-            None
-        }
-        Err(error) => panic!("running curl: {error}"),
-    }
 }
 
 #[brigade::test]

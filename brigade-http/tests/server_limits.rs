@@ -1,7 +1,8 @@
 //! The server against peers that hold what they should give back: HTTP/2 connections that
 //! never send a request or go idle (the idle timeout), peers that vanish with a request open
-//! (HTTP/2 PING), uploads at a trickle (the minimum body data rate), and handlers that panic
-//! (500, one-line report, the connection serves on).
+//! (HTTP/2 PING), uploads at a trickle (the minimum body data rate), uploads too large (the
+//! maximum body size: 413), and handlers that panic (500, one-line report, the connection
+//! serves on).
 
 mod common;
 
@@ -12,10 +13,13 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use brigade::{Runtime, UnhandledPanic};
-use brigade_http::{service_fn, Client, Incoming, MinDataRate, PeerAddr, Server};
-use common::{text, wait_or_kill, TestServer, CHILD_ROLE};
-use http::{Request, StatusCode};
+use brigade::cancel::CancellationTokenSource;
+use brigade::{Runtime, Task, UnhandledPanic};
+use brigade_http::{
+    service_fn, BodyError, BodyExt, Bytes, Client, Full, Incoming, MinDataRate, PeerAddr, Server,
+};
+use common::{curl, text, wait_or_kill, TestServer, CHILD_ROLE};
+use http::{Request, Response, StatusCode};
 
 /// HTTP/2's connection preface, then an empty SETTINGS frame: all a client must send.
 const H2_PREFACE_AND_SETTINGS: &[u8] =
@@ -209,6 +213,323 @@ async fn request_bodies_slower_than_the_minimum_rate_are_cut_off_with_408() {
         );
         assert!(took < Duration::from_secs(6), "cut off only after {took:?}");
     }
+    server.shut_down().await;
+}
+
+/// What a handler of [`CollectingServer`] saw of one request body.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    /// Data bytes it was handed.
+    bytes: usize,
+    /// `Some(limit)` if the body ended in [`BodyError::TooLarge`].
+    too_large: Option<u64>,
+    /// The error that ended the body, as displayed.
+    error: Option<String>,
+    /// Whether a read after that error still handed out data.
+    data_after_error: bool,
+}
+
+/// A server whose handler reads each request body frame by frame, notes what it saw, and
+/// answers the body back (200), or — as a handler might — `400` with the error.
+struct CollectingServer {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: CancellationTokenSource,
+    serving: Task<std::io::Result<()>>,
+}
+
+impl CollectingServer {
+    async fn start(configure: impl FnOnce(Server) -> Server) -> CollectingServer {
+        let stop = CancellationTokenSource::new();
+        let server = Server::bind("127.0.0.1:0").await.unwrap();
+        let server = configure(server).shutdown_on(stop.token());
+        let addr = server.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let notes = Arc::clone(&seen);
+        let serving = brigade::spawn(server.serve(service_fn(move |request| {
+            let notes = Arc::clone(&notes);
+            async move { Ok::<_, Infallible>(collect(request, &notes).await) }
+        })));
+        CollectingServer {
+            addr,
+            seen,
+            stop,
+            serving,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// What the handler saw, request by request, since the last call.
+    fn take_seen(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+
+    async fn shut_down(self) {
+        self.stop.cancel();
+        self.serving
+            .await
+            .expect("serve returns Ok after a shutdown");
+    }
+}
+
+async fn collect(request: Request<Incoming>, notes: &Mutex<Vec<Seen>>) -> Response<Full<Bytes>> {
+    let mut body = request.into_body();
+    let mut received = Vec::new();
+    let ended = loop {
+        match body.frame().await {
+            None => break Ok(()),
+            Some(Ok(frame)) => {
+                received.extend_from_slice(frame.data_ref().unwrap_or(&Bytes::new()))
+            }
+            Some(Err(error)) => break Err(error),
+        }
+    };
+    let data_after_error =
+        ended.is_err() && matches!(body.frame().await, Some(Ok(frame)) if frame.is_data());
+    notes.lock().unwrap().push(Seen {
+        bytes: received.len(),
+        too_large: match &ended {
+            Err(BodyError::TooLarge { limit }) => Some(*limit),
+            _ => None,
+        },
+        error: ended.as_ref().err().map(ToString::to_string),
+        data_after_error,
+    });
+    match ended {
+        Ok(()) => Response::new(Full::new(Bytes::from(received))),
+        Err(error) => {
+            let mut response = text(format!("body error: {error}"));
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
+        }
+    }
+}
+
+/// Sends a request `head` (announcing a body) and not a byte of the body; returns the
+/// response (whatever came before the server closed) and how long the server took to close.
+fn head_only(addr: SocketAddr, head: &str) -> (String, Duration) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    (
+        String::from_utf8_lossy(&response).into_owned(),
+        started.elapsed(),
+    )
+}
+
+/// Sends `POST path` with a chunked body, `chunk` bytes at a time with `pause` between
+/// chunks, up to `total` bytes or until the server closes (`Connection: close` if `close`);
+/// returns the response (whatever came before the server closed) and the body bytes sent.
+fn chunked_upload(
+    addr: SocketAddr,
+    path: &str,
+    (chunk, total, pause): (usize, usize, Duration),
+    close: bool,
+) -> (String, usize) {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    let connection = if close { "Connection: close\r\n" } else { "" };
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: chunky\r\nTransfer-Encoding: chunked\r\n{connection}\r\n"
+    )
+    .unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let mut sent = 0;
+        while sent < total {
+            let size = chunk.min(total - sent);
+            let mut bytes = format!("{size:x}\r\n").into_bytes();
+            bytes.resize(bytes.len() + size, b'c');
+            bytes.extend_from_slice(b"\r\n");
+            if stream.write_all(&bytes).is_err() {
+                return sent; // the server closed
+            }
+            sent += size;
+            std::thread::sleep(pause);
+        }
+        let _ = stream.write_all(b"0\r\n\r\n");
+        sent
+    });
+    reader
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = reader.read_to_end(&mut response);
+    drop(reader);
+    let sent = sender.join().unwrap();
+    (String::from_utf8_lossy(&response).into_owned(), sent)
+}
+
+/// A 413 of the server's own, closing the connection.
+fn assert_413_and_close(response: &str) {
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("connection: close"),
+        "{response}"
+    );
+}
+
+#[brigade::test]
+async fn a_content_length_over_the_cap_is_answered_413_before_the_body_is_read() {
+    let server = CollectingServer::start(|server| server.max_request_body(1024)).await;
+    let addr = server.addr;
+    // The head announces 1025 bytes, and not one follows: a server reading the body would wait
+    // (the minimum rate's 5 s grace, then 408).
+    let head = "POST /collect HTTP/1.1\r\nHost: big\r\nContent-Length: 1025\r\n\r\n";
+    let (response, took) = brigade::run(move || head_only(addr, head)).await;
+    assert_413_and_close(&response);
+    assert!(
+        took < Duration::from_secs(3),
+        "answered only after {took:?}"
+    );
+    let seen = server.take_seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].bytes, 0);
+    assert_eq!(seen[0].too_large, Some(1024));
+    assert_eq!(
+        seen[0].error.as_deref(),
+        Some(
+            "request body larger than the limit of 1024 bytes; change it with \
+             Server::max_request_body"
+        )
+    );
+    assert!(!seen[0].data_after_error);
+
+    // curl, asking first (`Expect: 100-continue`): it gets the 413 instead of the go-ahead and
+    // never uploads its 4 KiB.
+    let file = std::env::temp_dir().join(format!("brigade-http-413-{}", std::process::id()));
+    std::fs::write(&file, vec![b'u'; 4096]).unwrap();
+    let args = [
+        "--silent",
+        "--show-error",
+        "--max-time",
+        "10",
+        "--http1.1",
+        "--expect100-timeout",
+        "5",
+        "-H",
+        "Expect: 100-continue",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        "--output",
+        "/dev/null",
+        "--write-out",
+        "%{http_code} %{size_upload}",
+        &server.url("/collect"),
+    ];
+    let output = curl(args.iter().map(|arg| arg.to_string()).collect()).await;
+    let _ = std::fs::remove_file(&file);
+    if let Some(output) = output {
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "413 0",
+            "curl: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(server.take_seen()[0].too_large, Some(1024));
+    }
+    server.shut_down().await;
+
+    // The default cap: 30 000 000 bytes.
+    assert_eq!(Server::DEFAULT_MAX_REQUEST_BODY, 30_000_000);
+    let server = TestServer::start(|server| server).await;
+    let addr = server.addr;
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: big\r\nContent-Length: {}\r\n\r\n",
+        Server::DEFAULT_MAX_REQUEST_BODY + 1
+    );
+    let (response, _) = brigade::run(move || head_only(addr, &head)).await;
+    assert_413_and_close(&response);
+    server.shut_down().await;
+}
+
+#[brigade::test]
+async fn a_chunked_body_growing_past_the_cap_is_cut_off_and_the_handler_sees_too_large() {
+    let server = CollectingServer::start(|server| server.max_request_body(1024)).await;
+    let addr = server.addr;
+    // 256-byte chunks every 5 ms, 64 KiB in all (about 1.3 s): the fifth chunk crosses the cap.
+    let plan = (256, 64 * 1024, Duration::from_millis(5));
+    let (response, sent) =
+        brigade::run(move || chunked_upload(addr, "/collect", plan, false)).await;
+    assert_413_and_close(&response);
+    assert!(
+        sent < 32 * 1024,
+        "the server read on: {sent} bytes went out before it closed"
+    );
+    let seen = server.take_seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].bytes <= 1024,
+        "the handler got {} bytes",
+        seen[0].bytes
+    );
+    assert_eq!(seen[0].too_large, Some(1024), "{seen:?}");
+    assert!(
+        !seen[0].data_after_error,
+        "the body handed out data after its error"
+    );
+    server.shut_down().await;
+}
+
+#[brigade::test]
+async fn bodies_up_to_the_cap_arrive_whole_and_one_byte_more_is_refused() {
+    let server = CollectingServer::start(|server| server.max_request_body(1024)).await;
+    for client in [
+        Client::new(),
+        Client::builder().http2_prior_knowledge().build(),
+    ] {
+        let whole = vec![b'w'; 1024];
+        for _ in 0..2 {
+            // Twice: after a refusal, the server serves on (HTTP/2: on the same connection).
+            let echoed = client
+                .post(server.url("/collect"))
+                .body(whole.clone())
+                .await
+                .unwrap();
+            assert_eq!(echoed.status(), StatusCode::OK);
+            assert_eq!(echoed.bytes().await.unwrap(), whole);
+            let refused = client
+                .post(server.url("/collect"))
+                .body(vec![b'o'; 1025])
+                .await
+                .unwrap();
+            assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            assert_eq!(refused.text().await.unwrap(), "413 Payload Too Large\n");
+        }
+    }
+    let seen = server.take_seen();
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    for (i, seen) in seen.iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!((seen.bytes, &seen.error), (1024, &None), "request {i}");
+        } else {
+            assert_eq!((seen.bytes, seen.too_large), (0, Some(1024)), "request {i}");
+        }
+    }
+
+    // Chunked, so no length is declared: counted as it arrives.
+    let addr = server.addr;
+    let plan = (300, 1024, Duration::ZERO);
+    let (response, sent) = brigade::run(move || chunked_upload(addr, "/collect", plan, true)).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with(&"c".repeat(1024)), "{response}");
+    assert_eq!(sent, 1024);
+    let plan = (300, 1025, Duration::ZERO);
+    let (response, _) = brigade::run(move || chunked_upload(addr, "/collect", plan, true)).await;
+    assert_413_and_close(&response);
+    let seen = server.take_seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!((seen[0].bytes, &seen[0].error), (1024, &None));
+    assert!(seen[1].bytes <= 1024, "{seen:?}");
+    assert_eq!(seen[1].too_large, Some(1024), "{seen:?}");
     server.shut_down().await;
 }
 

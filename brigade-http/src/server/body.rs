@@ -1,26 +1,38 @@
-//! The request body a handler reads, [`Incoming`]: hyper's body with a minimum data rate —
-//! Kestrel's `MinRequestBodyDataRate` (240 bytes/s after a 5 s grace period, then
-//! `408 Request Timeout`).
+//! The request body a handler reads, [`Incoming`]: hyper's body with two limits a server on
+//! the open internet needs — Kestrel's `MinRequestBodyDataRate` (240 bytes/s after a 5 s
+//! grace period, then `408 Request Timeout`) and Kestrel's `MaxRequestBodySize` (30 000 000
+//! bytes, then `413 Payload Too Large`).
 //!
-//! A client that uploads at a trickle (1 byte/s) would otherwise hold its connection, its
-//! handler and its slot under the connection limit for as long as it likes. The rate is
-//! measured only while the handler waits for body bytes (a `poll_frame` that finds none), so
-//! a handler that is slow to read is never blamed on the client: the body fails once the time
-//! spent waiting exceeds `grace + bytes received / rate`. The handler then sees a
-//! [`BodyError`] whose [`is_too_slow`](BodyError::is_too_slow) is true, and whatever it
+//! **Rate.** A client that uploads at a trickle (1 byte/s) would otherwise hold its
+//! connection, its handler and its slot under the connection limit for as long as it likes.
+//! The rate is measured only while the handler waits for body bytes (a `poll_frame` that
+//! finds none), so a handler that is slow to read is never blamed on the client: the body
+//! fails once the time spent waiting exceeds `grace + bytes received / rate`. The handler then
+//! sees a [`BodyError`] whose [`is_too_slow`](BodyError::is_too_slow) is true, and whatever it
 //! answers, the client gets `408 Request Timeout` (and, on HTTP/1, the connection closes).
+//!
+//! **Size.** A client could otherwise stream gigabytes into a handler that collects the body.
+//! A body whose declared length (`Content-Length`) is over the cap fails on its first poll,
+//! before a byte of it is read (so an HTTP/1 client that sent `Expect: 100-continue` is never
+//! told to send it); any other body fails as soon as the bytes received would go over the cap
+//! — the frame that would cross it is not handed out. The handler sees a [`BodyError`] whose
+//! [`is_too_large`](BodyError::is_too_large) is true, and whatever it answers, the client gets
+//! `413 Payload Too Large` (HTTP/1: with `Connection: close`, and the connection closes; the
+//! rest of the body is never read).
 //!
 //! # Invariants
 //! - Waiting time is counted from the first `Pending` poll to the next frame, never while a
 //!   frame was ready at once; a timer is armed for the moment the rate would be broken, so a
 //!   client that sends nothing at all is caught too.
-//! - Once too slow, the body stays failed, and the request is marked so its response becomes
-//!   a 408.
+//! - A handler never receives more than the cap's worth of data bytes.
+//! - Once failed (too slow or too large), the body stays failed: every later poll yields the
+//!   same error and never data, and the request is marked so its response becomes a 408 or a
+//!   413 (the first failure wins).
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -59,11 +71,74 @@ impl MinDataRate {
 }
 
 /// A request body as a handler receives it: hyper's [`hyper::body::Incoming`], with the
-/// server's minimum data rate applied. Read it with [`BodyExt`](crate::BodyExt)
-/// (`.collect().await`, `.frame().await`).
+/// server's minimum data rate and maximum size applied. Read it with
+/// [`BodyExt`](crate::BodyExt) (`.collect().await`, `.frame().await`).
 pub struct Incoming {
     inner: hyper::body::Incoming,
     watch: Option<RateWatch>,
+    /// The most data bytes the body may carry; `None`: no cap.
+    max_size: Option<u64>,
+    /// Data bytes handed out so far.
+    received: u64,
+    /// Set once the body failed a limit: every later poll repeats it.
+    failed: Option<Failure>,
+    /// Shared with the request's response future, which answers 408 or 413 when set.
+    refusal: Arc<Refusal>,
+}
+
+/// A limit the body broke.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    TooSlow(MinDataRate),
+    TooLarge(u64),
+}
+
+impl Failure {
+    fn error(self) -> BodyError {
+        match self {
+            Failure::TooSlow(rate) => BodyError::TooSlow { rate },
+            Failure::TooLarge(limit) => BodyError::TooLarge { limit },
+        }
+    }
+}
+
+/// Why the server refuses a request because of its body, as the response future sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Slower than the minimum data rate: 408.
+    TooSlow,
+    /// Larger than the maximum size: 413.
+    TooLarge,
+}
+
+/// One request's [`Refused`] verdict, written by its body, read by its response future.
+#[derive(Debug, Default)]
+pub(crate) struct Refusal(AtomicU8);
+
+impl Refusal {
+    const NONE: u8 = 0;
+    const TOO_SLOW: u8 = 1;
+    const TOO_LARGE: u8 = 2;
+
+    /// Records `why`, unless a verdict is already recorded (the first failure wins).
+    fn refuse(&self, why: Refused) {
+        let code = match why {
+            Refused::TooSlow => Refusal::TOO_SLOW,
+            Refused::TooLarge => Refusal::TOO_LARGE,
+        };
+        let _ = self
+            .0
+            .compare_exchange(Refusal::NONE, code, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// The verdict, if the body broke a limit.
+    pub(crate) fn get(&self) -> Option<Refused> {
+        match self.0.load(Ordering::Relaxed) {
+            Refusal::TOO_SLOW => Some(Refused::TooSlow),
+            Refusal::TOO_LARGE => Some(Refused::TooLarge),
+            _ => None,
+        }
+    }
 }
 
 /// The rate bookkeeping of one body.
@@ -76,16 +151,14 @@ struct RateWatch {
     waiting_since: Option<Instant>,
     /// Fires when the current wait would break the rate; boxed to keep the body `Unpin`.
     timer: Option<Pin<Box<Sleep>>>,
-    /// Shared with the request's response future: set when the rate was broken.
-    too_slow: Arc<AtomicBool>,
 }
 
 impl RateWatch {
-    fn frame_arrived(&mut self, bytes: usize) {
+    fn frame_arrived(&mut self, bytes: u64) {
         if let Some(since) = self.waiting_since.take() {
             self.waited += since.elapsed();
         }
-        self.received += bytes as u64;
+        self.received += bytes;
     }
 
     /// Called on a `Pending` poll: `Ready` once the rate is broken, else the timer is armed.
@@ -112,7 +185,8 @@ impl Incoming {
     pub(crate) fn new(
         inner: hyper::body::Incoming,
         rate: Option<MinDataRate>,
-        too_slow: Arc<AtomicBool>,
+        max_size: Option<u64>,
+        refusal: Arc<Refusal>,
     ) -> Incoming {
         let watch = rate.map(|rate| RateWatch {
             rate,
@@ -120,9 +194,26 @@ impl Incoming {
             waited: Duration::ZERO,
             waiting_since: None,
             timer: None,
-            too_slow,
         });
-        Incoming { inner, watch }
+        Incoming {
+            inner,
+            watch,
+            max_size,
+            received: 0,
+            failed: None,
+            refusal,
+        }
+    }
+
+    /// Fails the body for good: marks the request refused and returns the error.
+    fn fail(&mut self, failure: Failure) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.failed = Some(failure);
+        self.watch = None; // nothing left to wait for
+        self.refusal.refuse(match failure {
+            Failure::TooSlow(_) => Refused::TooSlow,
+            Failure::TooLarge(_) => Refused::TooLarge,
+        });
+        Poll::Ready(Some(Err(failure.error())))
     }
 }
 
@@ -135,15 +226,27 @@ impl Body for Incoming {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        if let Some(watch) = &this.watch {
-            if watch.too_slow.load(Ordering::Relaxed) {
-                return Poll::Ready(Some(Err(BodyError::too_slow(watch.rate))));
+        if let Some(failure) = this.failed {
+            return Poll::Ready(Some(Err(failure.error())));
+        }
+        if let Some(limit) = this.max_size {
+            // Declared too long (`Content-Length`; hyper's lower bound is what remains of it):
+            // refused before a byte of it is read.
+            if this.received.saturating_add(this.inner.size_hint().lower()) > limit {
+                return this.fail(Failure::TooLarge(limit));
             }
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
+                let bytes = frame.data_ref().map_or(0, Bytes::len) as u64;
+                if let Some(limit) = this.max_size {
+                    if this.received.saturating_add(bytes) > limit {
+                        return this.fail(Failure::TooLarge(limit));
+                    }
+                }
+                this.received += bytes;
                 if let Some(watch) = &mut this.watch {
-                    watch.frame_arrived(frame.data_ref().map_or(0, Bytes::len));
+                    watch.frame_arrived(bytes);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -159,15 +262,14 @@ impl Body for Incoming {
                 if watch.poll_broken(cx).is_pending() {
                     return Poll::Pending;
                 }
-                watch.too_slow.store(true, Ordering::Relaxed);
-                watch.timer = None;
-                Poll::Ready(Some(Err(BodyError::too_slow(watch.rate))))
+                let rate = watch.rate;
+                this.fail(Failure::TooSlow(rate))
             }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.failed.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -180,6 +282,8 @@ impl fmt::Debug for Incoming {
         f.debug_struct("Incoming")
             .field("inner", &self.inner)
             .field("min_rate", &self.watch.as_ref().map(|watch| watch.rate))
+            .field("max_size", &self.max_size)
+            .field("received", &self.received)
             .finish()
     }
 }
@@ -196,16 +300,25 @@ pub enum BodyError {
         /// The rate it fell below.
         rate: MinDataRate,
     },
+    /// The body is larger than the server's maximum request body size (declared so by its
+    /// `Content-Length`, or found so as it arrived); the client gets `413 Payload Too Large`
+    /// whatever the handler answers.
+    TooLarge {
+        /// The cap it went over, in bytes
+        /// ([`Server::max_request_body`](crate::Server::max_request_body)).
+        limit: u64,
+    },
 }
 
 impl BodyError {
-    fn too_slow(rate: MinDataRate) -> BodyError {
-        BodyError::TooSlow { rate }
-    }
-
     /// The client sent the body too slowly.
     pub fn is_too_slow(&self) -> bool {
         matches!(self, BodyError::TooSlow { .. })
+    }
+
+    /// The body is larger than the server accepts.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, BodyError::TooLarge { .. })
     }
 }
 
@@ -219,6 +332,11 @@ impl fmt::Display for BodyError {
                  {:?}); the request timed out (change it with Server::min_request_body_rate)",
                 rate.bytes_per_second, rate.grace
             ),
+            BodyError::TooLarge { limit } => write!(
+                f,
+                "request body larger than the limit of {limit} bytes; change it with \
+                 Server::max_request_body"
+            ),
         }
     }
 }
@@ -227,7 +345,7 @@ impl std::error::Error for BodyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             BodyError::Hyper(error) => Some(error),
-            BodyError::TooSlow { .. } => None,
+            BodyError::TooSlow { .. } | BodyError::TooLarge { .. } => None,
         }
     }
 }

@@ -71,6 +71,8 @@ pub(crate) struct ConnectionSettings {
     pub(crate) sniff_deadline: Option<Duration>,
     pub(crate) idle: IdleLimits,
     pub(crate) min_body_rate: Option<MinDataRate>,
+    /// The most bytes a request body may carry; `None`: no cap.
+    pub(crate) max_body_size: Option<u64>,
     /// HTTPS: the certificate to present; `None` for plain HTTP.
     pub(crate) tls: Option<ServerTls>,
     /// The longest a TLS handshake may take (the header-read timeout).
@@ -179,6 +181,7 @@ where
         peer: PeerAddr(peer),
         activity: Arc::clone(&activity),
         min_body_rate: settings.min_body_rate,
+        max_body_size: settings.max_body_size,
     };
     // With upgrades: a WebSocket handshake hands the socket to its handler (`websocket`).
     let mut connection = pin!(settings.builder.serve_connection_with_upgrades(io, service));

@@ -12,6 +12,7 @@
 //! | a connection with no request in flight is closed after (HTTP/1 and HTTP/2) | 130 s | [`idle_timeout`](Server::idle_timeout) |
 //! | HTTP/2 peers are pinged after this long without a frame, and closed if no answer within | 60 s, 20 s | [`http2_keep_alive`](Server::http2_keep_alive) |
 //! | request bodies must arrive at least this fast, after a grace period (else 408) | 240 B/s after 5 s | [`min_request_body_rate`](Server::min_request_body_rate) |
+//! | a request body may carry at most (else 413; a longer `Content-Length` fails before the body is read) | 30 000 000 bytes | [`max_request_body`](Server::max_request_body) |
 //! | a handler that panics | answered 500, reported in one line | (see `panic`) |
 //! | connections served at once (beyond: accept waits) | 10 000 | [`max_connections`](Server::max_connections) |
 //! | graceful shutdown on a token, drained within | 30 s | [`shutdown_on`](Server::shutdown_on), [`drain_timeout`](Server::drain_timeout) |
@@ -94,6 +95,7 @@ pub struct Server {
     idle_timeout: Option<Duration>,
     http2_keep_alive: Option<(Duration, Duration)>,
     min_request_body_rate: Option<MinDataRate>,
+    max_request_body: Option<u64>,
     max_connections: usize,
     http1_only: bool,
     shutdown: CancellationToken,
@@ -117,6 +119,10 @@ impl Server {
     /// The default [`min_request_body_rate`](Server::min_request_body_rate): 240 bytes/s after
     /// a 5 s grace period, as Kestrel's `MinRequestBodyDataRate`.
     pub const DEFAULT_MIN_REQUEST_BODY_RATE: MinDataRate = MinDataRate::DEFAULT;
+    /// The default [`max_request_body`](Server::max_request_body): 30 000 000 bytes (about
+    /// 28.6 MiB), as Kestrel's `MaxRequestBodySize` — large enough for ordinary uploads and
+    /// JSON documents, small enough that one request cannot fill the server's memory.
+    pub const DEFAULT_MAX_REQUEST_BODY: u64 = 30_000_000;
     /// The default [`max_connections`](Server::max_connections): 10 000.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
     /// The default [`drain_timeout`](Server::drain_timeout): 30 seconds.
@@ -139,6 +145,7 @@ impl Server {
                 Server::DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT,
             )),
             min_request_body_rate: Some(Server::DEFAULT_MIN_REQUEST_BODY_RATE),
+            max_request_body: Some(Server::DEFAULT_MAX_REQUEST_BODY),
             max_connections: Server::DEFAULT_MAX_CONNECTIONS,
             http1_only: false,
             shutdown: CancellationToken::none(),
@@ -197,6 +204,22 @@ impl Server {
     /// off. Default: 240 bytes/s after 5 s ([`MinDataRate::DEFAULT`]).
     pub fn min_request_body_rate(mut self, rate: impl Into<Option<MinDataRate>>) -> Server {
         self.min_request_body_rate = rate.into();
+        self
+    }
+
+    /// The most bytes a request body may carry (Kestrel's `MaxRequestBodySize`). A body
+    /// whose `Content-Length` is larger fails on its first read, before any of it is read
+    /// (an HTTP/1 client waiting on `Expect: 100-continue` is never asked for it); any other
+    /// body fails as soon as the bytes received would go over the limit, and the handler never
+    /// sees more than `limit` bytes. Either way reading it fails
+    /// ([`BodyError::is_too_large`]) and the client gets `413 Payload Too Large` whatever the
+    /// handler answers (HTTP/1: with `Connection: close`, and the connection closes; HTTP/2:
+    /// the stream ends, the connection serves on). A handler that never reads the body is not
+    /// refused. Without it, a client can stream gigabytes into a handler that collects the
+    /// body. `None` turns it off. Default: 30 000 000 bytes
+    /// ([`DEFAULT_MAX_REQUEST_BODY`](Server::DEFAULT_MAX_REQUEST_BODY)).
+    pub fn max_request_body(mut self, limit: impl Into<Option<u64>>) -> Server {
+        self.max_request_body = limit.into();
         self
     }
 
@@ -350,6 +373,7 @@ impl Server {
                 idle: self.idle_timeout,
             },
             min_body_rate: self.min_request_body_rate,
+            max_body_size: self.max_request_body,
             tls: self.tls.clone(),
             tls_handshake_timeout: self.header_read_timeout,
             http1_only: self.http1_only,
@@ -436,6 +460,7 @@ impl fmt::Debug for Server {
             .field("idle_timeout", &self.idle_timeout)
             .field("http2_keep_alive", &self.http2_keep_alive)
             .field("min_request_body_rate", &self.min_request_body_rate)
+            .field("max_request_body", &self.max_request_body)
             .field("max_connections", &self.max_connections)
             .field("http1_only", &self.http1_only)
             .field("shutdown", &self.shutdown)

@@ -1,14 +1,15 @@
 //! What happens around each request on a connection, between hyper and the user's service:
 //!
 //! - the request gets its [`PeerAddr`] extension, and its body becomes brigade-http's
-//!   [`Incoming`], with the minimum data rate (`body`);
+//!   [`Incoming`], with the minimum data rate and the maximum size (`body`);
 //! - the request counts as in flight from the call until its response body has been sent
 //!   (`activity`: the idle timeout);
 //! - a handler that panics — when called, while polled, or in its response body — answers
 //!   `500 Internal Server Error` instead of tearing the connection down, and the panic is
 //!   reported in one line (`panic`);
-//! - a request whose body came too slowly answers `408 Request Timeout`, whatever the handler
-//!   made of the error (HTTP/1: with `Connection: close`).
+//! - a request whose body came too slowly answers `408 Request Timeout`, and one whose body is
+//!   larger than the cap answers `413 Payload Too Large`, whatever the handler made of the
+//!   error (HTTP/1: with `Connection: close`, so the connection is not used again).
 //!
 //! # Invariants
 //! - The [`InFlight`] guard lives in the response future and then in the response body, so
@@ -18,7 +19,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -30,7 +30,7 @@ use hyper::service::Service;
 use pin_project_lite::pin_project;
 
 use super::activity::{ConnectionActivity, InFlight};
-use super::body::{Incoming, MinDataRate};
+use super::body::{Incoming, MinDataRate, Refusal, Refused};
 use super::connection::PeerAddr;
 use super::panic;
 use crate::BoxError;
@@ -41,6 +41,7 @@ pub(crate) struct ConnectionService<S> {
     pub(crate) peer: PeerAddr,
     pub(crate) activity: Arc<ConnectionActivity>,
     pub(crate) min_body_rate: Option<MinDataRate>,
+    pub(crate) max_body_size: Option<u64>,
 }
 
 impl<S, B> Service<Request<hyper::body::Incoming>> for ConnectionService<S>
@@ -60,8 +61,13 @@ where
         parts.extensions.insert(self.peer);
         let what = format!("{} {}", parts.method, parts.uri.path());
         let version = parts.version;
-        let too_slow = Arc::new(AtomicBool::new(false));
-        let body = Incoming::new(body, self.min_body_rate, Arc::clone(&too_slow));
+        let refusal = Arc::new(Refusal::default());
+        let body = Incoming::new(
+            body,
+            self.min_body_rate,
+            self.max_body_size,
+            Arc::clone(&refusal),
+        );
         let request = Request::from_parts(parts, body);
         let state = match panic::guarded(|| self.inner.call(request)) {
             Ok(future) => Some(future),
@@ -73,7 +79,7 @@ where
         HandlerFuture {
             handler: OptionFuture { future: state },
             in_flight: Some(in_flight),
-            too_slow,
+            refusal,
             what,
             version,
         }
@@ -89,12 +95,13 @@ pin_project! {
 }
 
 pin_project! {
-    /// The handler's future, with its panics caught and its too-slow body turned into a 408.
+    /// The handler's future, with its panics caught, and a body too slow or too large turned
+    /// into a 408 or a 413.
     pub(crate) struct HandlerFuture<F> {
         #[pin]
         handler: OptionFuture<F>,
         in_flight: Option<InFlight>,
-        too_slow: Arc<AtomicBool>,
+        refusal: Arc<Refusal>,
         what: String,
         version: Version,
     }
@@ -126,8 +133,12 @@ where
                 }
             },
         };
-        if this.too_slow.load(Ordering::Relaxed) {
-            let mut response = fixed(StatusCode::REQUEST_TIMEOUT, in_flight);
+        if let Some(refused) = this.refusal.get() {
+            let status = match refused {
+                Refused::TooSlow => StatusCode::REQUEST_TIMEOUT,
+                Refused::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            };
+            let mut response = fixed(status, in_flight);
             if *this.version < Version::HTTP_2 {
                 let close = HeaderValue::from_static("close");
                 response.headers_mut().insert(header::CONNECTION, close);
