@@ -5,6 +5,15 @@ use brigade::net::{TcpListener, TcpStream};
 use brigade::runtime::IoDriver;
 use brigade::Runtime;
 
+/// A runtime on the io_uring reactor, if this kernel gives one.
+fn uring_runtime(workers: usize) -> Option<Runtime> {
+    Runtime::builder()
+        .workers(workers)
+        .io_driver(IoDriver::Uring)
+        .build()
+        .ok()
+}
+
 /// Context switches of the calling thread so far (voluntary and not).
 fn context_switches_of_this_thread() -> i64 {
     // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_THREAD reads the calling thread.
@@ -21,11 +30,7 @@ fn context_switches_of_this_thread() -> i64 {
 /// by the sleeping `block_on` thread would wake it for every event on the socket.
 #[test]
 fn sockets_made_in_block_on_do_not_wake_its_thread_for_their_events() {
-    let Ok(rt) = Runtime::builder()
-        .workers(2)
-        .io_driver(IoDriver::Uring)
-        .build()
-    else {
+    let Some(rt) = uring_runtime(2) else {
         return; // no io_uring here: nothing to check
     };
     const ROUND_TRIPS: usize = 2_000;
@@ -81,11 +86,7 @@ fn record_hook_thread() {
 /// blocking thread, and the bytes are the same as std's.
 #[test]
 fn files_on_an_io_uring_runtime_read_and_write_through_the_ring() {
-    let Ok(rt) = Runtime::builder()
-        .workers(2)
-        .io_driver(IoDriver::Uring)
-        .build()
-    else {
+    let Some(rt) = uring_runtime(2) else {
         return;
     };
     let path = std::env::temp_dir().join(format!("brigade-uring-file-{}", std::process::id()));
@@ -129,11 +130,7 @@ fn a_file_read_dropped_in_flight_frees_its_buffer_after_the_kernel() {
     let path = std::env::temp_dir().join(format!("brigade-uring-drop-{}", std::process::id()));
     std::fs::write(&path, vec![7u8; 4 << 20]).unwrap();
     for round in 0..50 {
-        let Ok(rt) = Runtime::builder()
-            .workers(1)
-            .io_driver(IoDriver::Uring)
-            .build()
-        else {
+        let Some(rt) = uring_runtime(1) else {
             break;
         };
         let path = path.clone();

@@ -21,6 +21,10 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response};
 
+#[path = "../load_output.rs"]
+mod load_output;
+use load_output::median;
+
 const BODY: &[u8] = b"Hello, World!";
 
 async fn hello(
@@ -105,38 +109,7 @@ fn h2load(addr: SocketAddr, seconds: u64) -> Result<(f64, f64), String> {
     if !text.contains("Application protocol: h2c") {
         return Err(format!("h2load did not speak h2c:\n{text}"));
     }
-    // "finished in 5.00s, 41234.40 req/s, 1.23MB/s"
-    let rps = text
-        .lines()
-        .find(|l| l.starts_with("finished in"))
-        .and_then(|l| l.split(", ").nth(1))
-        .and_then(|v| v.trim_end_matches(" req/s").parse::<f64>().ok())
-        .ok_or_else(|| format!("no req/s in h2load output:\n{text}"))?;
-    // "time for request:   123us   4.56ms   789us   ..." → min, max, mean
-    let mean = text
-        .lines()
-        .find(|l| l.starts_with("time for request:"))
-        .and_then(|l| l.split_whitespace().nth(5))
-        .and_then(milliseconds)
-        .ok_or_else(|| format!("no request time in h2load output:\n{text}"))?;
-    if let Some(line) = text.lines().find(|l| l.starts_with("requests:")) {
-        if !line.contains(" 0 failed") || !line.contains(" 0 errored") {
-            eprintln!("warning: h2load saw failures: {line}");
-        }
-    }
-    Ok((rps, mean))
-}
-
-/// "789us", "4.56ms", "1.2s" in milliseconds.
-fn milliseconds(text: &str) -> Option<f64> {
-    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
-    let value: f64 = number.parse().ok()?;
-    match unit {
-        "us" => Some(value / 1e3),
-        "ms" => Some(value),
-        "s" => Some(value * 1e3),
-        _ => None,
-    }
+    load_output::h2load_summary(&text)
 }
 
 fn ensure_h2load() -> Result<(), String> {
@@ -154,11 +127,6 @@ fn ensure_h2load() -> Result<(), String> {
     } else {
         Err("h2load is missing and could not be installed (run `apt-get install -y nghttp2-client` as root)".into())
     }
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
 }
 
 fn main() -> ExitCode {

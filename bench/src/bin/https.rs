@@ -27,6 +27,10 @@ use hyper::{Request, Response};
 use hyper_util::server::conn::auto;
 use tokio_rustls::rustls::ServerConfig;
 
+#[path = "../load_output.rs"]
+mod load_output;
+use load_output::{latency_ms, median};
+
 const BODY: &[u8] = b"Hello, World!";
 
 async fn hello(
@@ -120,17 +124,6 @@ fn run(program: &str, args: &[String]) -> Result<String, String> {
     Ok(text)
 }
 
-fn latency_ms(text: &str) -> Option<f64> {
-    let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
-    let value: f64 = number.parse().ok()?;
-    Some(match unit {
-        "us" => value / 1e3,
-        "ms" => value,
-        "s" => value * 1e3,
-        _ => return None,
-    })
-}
-
 fn wrk(addr: SocketAddr, seconds: u64, new_connection_each: bool) -> Result<Measure, String> {
     let mut args: Vec<String> = ["-t2", "--latency"].map(String::from).to_vec();
     args.push(format!("-d{seconds}s"));
@@ -169,26 +162,7 @@ fn h2load(addr: SocketAddr, seconds: u64) -> Result<Measure, String> {
     if !text.contains("h2") {
         return Err(format!("h2load did not negotiate h2:\n{text}"));
     }
-    // "finished in 5.00s, 41234.40 req/s, 1.23MB/s"
-    let rps = text
-        .lines()
-        .find(|l| l.starts_with("finished in"))
-        .and_then(|l| l.split(", ").nth(1))
-        .and_then(|v| v.trim_end_matches(" req/s").parse::<f64>().ok())
-        .ok_or_else(|| format!("no req/s in h2load output:\n{text}"))?;
-    // "time for request:   123us   4.56ms   789us   ..." → min, max, mean
-    let mean = text
-        .lines()
-        .find(|l| l.starts_with("time for request:"))
-        .and_then(|l| l.split_whitespace().nth(5))
-        .and_then(latency_ms)
-        .ok_or_else(|| format!("no request time in h2load output:\n{text}"))?;
-    Ok((rps, mean))
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(|a, b| a.total_cmp(b));
-    values[values.len() / 2]
+    load_output::h2load_summary(&text)
 }
 
 fn main() -> ExitCode {

@@ -144,7 +144,6 @@ impl Refusal {
 /// The rate bookkeeping of one body.
 struct RateWatch {
     rate: MinDataRate,
-    received: u64,
     /// Time spent waiting for bytes, up to the start of the current wait.
     waited: Duration,
     /// When the current wait began (the first `Pending` since the last frame).
@@ -154,17 +153,17 @@ struct RateWatch {
 }
 
 impl RateWatch {
-    fn frame_arrived(&mut self, bytes: u64) {
+    fn frame_arrived(&mut self) {
         if let Some(since) = self.waiting_since.take() {
             self.waited += since.elapsed();
         }
-        self.received += bytes;
     }
 
-    /// Called on a `Pending` poll: `Ready` once the rate is broken, else the timer is armed.
-    fn poll_broken(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Called on a `Pending` poll of a body that has handed out `received` bytes: `Ready` once
+    /// the rate is broken, else the timer is armed.
+    fn poll_broken(&mut self, received: u64, cx: &mut Context<'_>) -> Poll<()> {
         let since = *self.waiting_since.get_or_insert_with(Instant::now);
-        let allowed = self.rate.allowed_wait(self.received);
+        let allowed = self.rate.allowed_wait(received);
         let Some(left) = allowed.checked_sub(self.waited) else {
             return Poll::Ready(());
         };
@@ -190,7 +189,6 @@ impl Incoming {
     ) -> Incoming {
         let watch = rate.map(|rate| RateWatch {
             rate,
-            received: 0,
             waited: Duration::ZERO,
             waiting_since: None,
             timer: None,
@@ -246,7 +244,7 @@ impl Body for Incoming {
                 }
                 this.received += bytes;
                 if let Some(watch) = &mut this.watch {
-                    watch.frame_arrived(bytes);
+                    watch.frame_arrived();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -259,7 +257,7 @@ impl Body for Incoming {
                 let Some(watch) = &mut this.watch else {
                     return Poll::Pending;
                 };
-                if watch.poll_broken(cx).is_pending() {
+                if watch.poll_broken(this.received, cx).is_pending() {
                     return Poll::Pending;
                 }
                 let rate = watch.rate;
